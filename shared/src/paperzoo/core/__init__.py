@@ -1,0 +1,30 @@
+"""paperzoo.core: what every package's CLI and experiment stands on.
+
+- :mod:`~paperzoo.core.cli`: the LightningCLI base with the ``reproduce`` and ``demo`` commands and
+  one-line configuration errors.
+- :mod:`~paperzoo.core.seeding`: repeatable runs.
+- :mod:`~paperzoo.core.cache`: ``$PAPERZOO_CACHE`` and artefacts keyed by a config hash.
+- :mod:`~paperzoo.core.callbacks`: stopping on a non-finite loss.
+- :mod:`~paperzoo.core.training`: quiet trainers and progress for the stages of ``reproduce``.
+"""
+
+from paperzoo.core.cache import cache_dir, cached, config_hash, load_stage, save_stage
+from paperzoo.core.callbacks import NonFiniteLossStop
+from paperzoo.core.cli import CliError, PaperCLI, run_cli
+from paperzoo.core.seeding import seed_all
+from paperzoo.core.training import StageProgress, quiet_trainer
+
+__all__ = [
+    "CliError",
+    "NonFiniteLossStop",
+    "PaperCLI",
+    "StageProgress",
+    "cache_dir",
+    "cached",
+    "config_hash",
+    "load_stage",
+    "quiet_trainer",
+    "run_cli",
+    "save_stage",
+    "seed_all",
+]

@@ -1,0 +1,97 @@
+"""Training helpers for the stages of ``reproduce``: quiet trainers and one progress display."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import lightning.pytorch as pl
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from paperzoo.core.callbacks import NonFiniteLossStop
+
+
+def quiet_trainer(
+    max_steps: int = -1,
+    max_epochs: int | None = None,
+    accelerator: str = "cpu",
+    callbacks: list[pl.Callback] | None = None,
+    **kwargs: Any,
+) -> pl.Trainer:
+    """A Trainer for one stage of an experiment: no logger, no checkpoint files, no bar, no summary.
+
+    The stage's own progress is shown by :class:`StageProgress`; a non-finite loss still stops it.
+
+    Args:
+        max_steps: optimiser steps (-1: bounded by ``max_epochs``).
+        max_epochs: epochs, when ``max_steps`` is -1.
+        accelerator: ``"cpu"`` keeps tiny runs repeatable; ``"auto"`` uses a GPU when there is one.
+        callbacks: extra callbacks.
+        **kwargs: any other Trainer argument.
+    """
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=".*GPU available but not used.*")
+    options: dict[str, Any] = {
+        "accelerator": accelerator,
+        "devices": 1,
+        "max_steps": max_steps,
+        "max_epochs": max_epochs,
+        "logger": False,
+        "enable_checkpointing": False,
+        "enable_progress_bar": False,
+        "enable_model_summary": False,
+        "num_sanity_val_steps": 0,
+        "callbacks": [NonFiniteLossStop(), *(callbacks or [])],
+    }
+    options.update(kwargs)
+    return pl.Trainer(**options)
+
+
+class StageProgress:
+    """One rich progress display for a whole ``reproduce`` run: a bar per stage, advanced by the caller.
+
+    Example:
+        >>> with StageProgress("vamba") as progress:
+        ...     for seed in progress.track([0, 1, 2], "train vamba"):
+        ...         pass
+    """
+
+    def __init__(self, package: str, disable: bool = False) -> None:
+        self.progress = Progress(
+            TextColumn(f"[bold]{package}[/bold]"),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            disable=disable,
+        )
+
+    def __enter__(self) -> StageProgress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def track(self, items: list, description: str) -> Iterator:
+        """Iterate over ``items`` with a bar named ``description``."""
+        task = self.progress.add_task(description, total=len(items))
+        for item in items:
+            yield item
+            self.progress.advance(task)
+
+    @contextmanager
+    def stage(self, description: str, total: int) -> Iterator[Callable]:
+        """A bar of ``total`` units; the context yields a function that advances it by one (or ``n``)."""
+        task = self.progress.add_task(description, total=total)
+        yield lambda n=1: self.progress.advance(task, n)
+        self.progress.update(task, completed=total)
+
+    def log(self, message: str) -> None:
+        """Print a line above the bars."""
+        self.progress.console.print(message)
