@@ -1,0 +1,1 @@
+"""PLADIS: sparse cross-attention extrapolation at inference (arXiv 2503.07677)"""
