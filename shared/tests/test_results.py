@@ -105,3 +105,10 @@ def test_summary_statistics():
     assert (single.std, single.ci_low, single.ci_high) == (0.0, 5.0, 5.0)
     with pytest.raises(ValueError):
         summarize([])
+
+
+def test_markdown_table_escapes_pipes_in_cells():
+    record = ResultsRecord("p", "arXiv:0", "cmd", [0], [claim(metric="|UA - UA_ref| (points)")])
+    row = [line for line in markdown_table(record).splitlines() if line.startswith("| `")][0]
+    assert row.count(" | ") == 5
+    assert "\\|UA - UA_ref\\|" in row

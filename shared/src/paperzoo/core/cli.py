@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import logging
 import re
 import sys
 import types
 import typing
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -207,6 +209,12 @@ def run_cli(
         print(_usage(package, commands))
         return 0 if argv else EXIT_USAGE
     command = argv[0]
+    # Lightning announces the seed on stderr before the config is even instantiated; an error must stay the
+    # only line there. The seed is recorded in the config the run saves.
+    logging.getLogger("lightning.fabric.utilities.seed").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message="No seed found, seed set to")
+    # run_cli(args=...) is this module's documented way to call the CLI from Python (tests, notebooks).
+    warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
     try:
         if command in commands:
             fn = commands[command]

@@ -192,7 +192,9 @@ def markdown_table(record: ResultsRecord) -> str:
         baseline = "–" if c.baseline is None else f"{c.baseline}: {summarize(c.per_seed[c.baseline])}"
         verdict = "**pass**" if c.passed else "**FAIL**"
         condition = f"{c.condition()} (bar {_fmt(c.bar)})"
-        lines.append(f"| `{c.id}` | {c.metric} | {method} | {baseline} | {condition} | {verdict} |")
+        cells = [f"`{c.id}`", c.metric, method, baseline, condition, verdict]
+        # A '|' inside a cell (|t|, |UA - UA_ref|) would split the row.
+        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
     passed = sum(c.passed for c in record.claims)
     lines += [
         "",
