@@ -109,6 +109,6 @@ def test_summary_statistics():
 
 def test_markdown_table_escapes_pipes_in_cells():
     record = ResultsRecord("p", "arXiv:0", "cmd", [0], [claim(metric="|UA - UA_ref| (points)")])
-    row = [line for line in markdown_table(record).splitlines() if line.startswith("| `")][0]
+    row = next(line for line in markdown_table(record).splitlines() if line.startswith("| `"))
     assert row.count(" | ") == 5
     assert "\\|UA - UA_ref\\|" in row
