@@ -1,0 +1,243 @@
+"""One seed of the acceptance experiment: pre-train, unlearn with every method, evaluate.
+
+Kept apart from :mod:`paperzoo.grmu.reproduce` (which aggregates seeds into claims) so that the CLI's
+``unlearn``/``retrain``/``evaluate`` commands and the tests can run single stages.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+
+import torch
+
+from paperzoo.core import load_stage, save_stage
+from paperzoo.grmu.data import GroupData, forget_split, make_splits
+from paperzoo.grmu.methods import APPROXIMATE, TrainConfig, UnlearnConfig, UnlearnTask, retrain, train_classifier
+from paperzoo.grmu.methods.common import new_model
+from paperzoo.grmu.metrics import avg_gap, evaluate, tow
+from paperzoo.grmu.mine import MutualInformation, estimate, tune
+from paperzoo.grmu.model import SmallCNN
+
+# name -> (method, reweight, overrides of UnlearnConfig)
+SYSTEMS: dict[str, tuple[str, bool, dict]] = {
+    "finetune": ("finetune", False, {}),
+    "l1_sparse": ("l1_sparse", False, {}),
+    "scrub": ("scrub", False, {}),
+    "salun": ("salun", False, {}),
+    "neggrad_plus": ("neggrad_plus", False, {}),
+    "finetune_rw": ("finetune", True, {}),
+    "l1_sparse_rw": ("l1_sparse", True, {}),
+    "scrub_rw": ("scrub", True, {}),
+    "miu": ("miu", True, {}),
+    "miu_no_rw": ("miu", False, {}),
+    "miu_no_cal": ("miu", True, {"calibration": False}),
+    "miu_no_forget": ("miu", True, {"forgetting_epochs": 0}),
+}
+EXACT = ("retrain", "retrain_rw")
+PROBE_LR = 0.01
+
+
+@dataclass
+class ExperimentConfig:
+    """The acceptance experiment (spec section 6).
+
+    Attributes:
+        kind: ``"groupshift"`` or ``"digits"``.
+        n_train: training samples (group-shifted, p(a = y) = ``p_align``).
+        n_val: validation samples (group-balanced).
+        n_test: test samples (group-balanced).
+        p_align: p(a = y) in training.
+        size: image side.
+        forget_group: the forget group (y*, a*): the minority (1, 0).
+        ratio: the unlearning ratio r of the main comparison.
+        extra_ratio: a second ratio reported with a smaller set of systems (0 to skip).
+        extra_systems: the approximate systems run at ``extra_ratio``.
+        systems: the approximate systems run at ``ratio``.
+        probe_batches: DV-ascent batches of the fresh MINE probe used to measure group information.
+        train: pre-training and retraining budget.
+        unlearn: the unlearning budget and the methods' knobs.
+    """
+
+    kind: str = "groupshift"
+    n_train: int = 20000
+    n_val: int = 2000
+    n_test: int = 4000
+    p_align: float = 0.9
+    size: int = 16
+    forget_group: tuple[int, int] = (1, 0)
+    ratio: float = 0.9
+    extra_ratio: float = 0.5
+    extra_systems: tuple[str, ...] = ("finetune", "miu")
+    systems: tuple[str, ...] = tuple(SYSTEMS)
+    probe_batches: int = 300
+    train: TrainConfig = field(default_factory=TrainConfig)
+    unlearn: UnlearnConfig = field(default_factory=UnlearnConfig)
+
+    def data_config(self, seed: int) -> dict:
+        return {
+            "kind": self.kind,
+            "n_train": self.n_train,
+            "n_val": self.n_val,
+            "n_test": self.n_test,
+            "p_align": self.p_align,
+            "size": self.size,
+            "seed": seed,
+        }
+
+
+def pretrain(splits: dict[str, GroupData], cfg: ExperimentConfig, seed: int, progress=None) -> SmallCNN:
+    """The original model θ_o, cached under ``$PAPERZOO_CACHE/grmu/original`` by (data, budget, seed)."""
+    key = {"data": cfg.data_config(seed), "train": asdict(cfg.train), "version": 1}
+    state = load_stage("grmu/original", key)
+    model = new_model(cfg.train, cfg.size)
+    if state is not None:
+        model.load_state_dict(state)
+        if progress is not None:
+            progress(cfg.train.epochs)
+        return model.eval()
+    gen = torch.Generator().manual_seed(10_000 + seed)
+    model = train_classifier(splits["train"], cfg.train, gen, progress=progress)
+    save_stage("grmu/original", key, model.state_dict())
+    return model
+
+
+def group_information(
+    model: SmallCNN,
+    train: GroupData,
+    forget_idx: torch.Tensor,
+    retain_idx: torch.Tensor,
+    cfg: ExperimentConfig,
+    held_out: GroupData,
+) -> dict[str, float]:
+    """Group information in a model's features, measured by fresh probes tuned on the full training set.
+
+    - ``MI_retain``: a fresh MINE critic (DV ascent, ``probe_batches`` batches), its DV bound on D_r (nats).
+    - ``GI_forget``: a linear group probe (multinomial logistic regression on Z) fit on held-out,
+      group-balanced samples (the validation set), its mean log p(g | z) + log |G| on D_f: the nats of
+      evidence the forget samples' features give for their own group, above chance. D_f holds a single
+      group, so a DV bound on D_f alone is 0 by construction; and a probe fit on D_tr would have seen D_f.
+    """
+    gen = torch.Generator().manual_seed(12345)
+    torch.manual_seed(12345)
+    g = train.g
+    n_groups = 4
+    model.eval()
+    with torch.no_grad():
+        z = torch.cat([model.features(train.x[i : i + 4096]) for i in range(0, len(train), 4096)])
+    # Standardised features give every model's probe the same scale to work with.
+    z = (z - z.mean(0)) / (z.std(0) + 1e-3)
+    probe = MutualInformation(model.feat_dim, n_groups, cfg.unlearn.mine_hidden)
+
+    def probe_batches():
+        for _ in range(cfg.probe_batches):
+            idx = torch.randint(0, len(train), (cfg.unlearn.batch_size,), generator=gen)
+            yield idx, g[idx]
+
+    # The probe's own learning rate: it must not change with the method's mine_lr.
+    tune(probe, lambda idx: z[idx], probe_batches(), PROBE_LR, generator=gen)
+    probe.eval()
+    return {
+        "MI_retain": estimate(probe, z[retain_idx], g[retain_idx], gen),
+        "GI_forget": linear_group_information(model, held_out, train.subset(forget_idx), n_groups),
+    }
+
+
+def linear_group_information(model: SmallCNN, fit: GroupData, evaluate_on: GroupData, n_groups: int) -> float:
+    """Mean log p(g | z) + log |G| on ``evaluate_on`` of a logistic-regression group probe fit on ``fit``.
+
+    Args:
+        model: provides the features z.
+        fit: the probe's training data (group-balanced held-out samples).
+        evaluate_on: the samples whose group information is measured.
+        n_groups: |G|.
+    """
+    with torch.no_grad():
+        z_fit, z_eval = model.features(fit.x), model.features(evaluate_on.x)
+    # Units that are (almost) dead on the held-out set must not blow the forget set up: floor the scale.
+    mean, std = z_fit.mean(0), z_fit.std(0)
+    std = std.clamp_min(0.05 * float(std.mean()) + 1e-6)
+    z_fit, z_eval = (z_fit - mean) / std, (z_eval - mean) / std
+    if not (torch.isfinite(z_fit).all() and torch.isfinite(z_eval).all()):
+        return float("nan")
+    probe = torch.nn.Linear(z_fit.shape[1], n_groups)
+    torch.nn.init.zeros_(probe.weight)
+    torch.nn.init.zeros_(probe.bias)
+    opt = torch.optim.Adam(probe.parameters(), lr=0.05)
+    g_fit = fit.g
+    for _ in range(300):
+        loss = torch.nn.functional.cross_entropy(probe(z_fit), g_fit) + 1e-2 * probe.weight.pow(2).sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        log_p = torch.log_softmax(probe(z_eval), 1)[torch.arange(len(evaluate_on)), evaluate_on.g]
+    return float(log_p.mean() + math.log(n_groups))
+
+
+def run_ratio(
+    splits: dict[str, GroupData],
+    original: SmallCNN,
+    cfg: ExperimentConfig,
+    seed: int,
+    ratio: float,
+    systems: tuple[str, ...],
+    advance: Callable[[int], None] | None = None,
+) -> dict[str, dict[str, float]]:
+    """Every system at one ratio: metrics (RA, UA, TA, MIA, EO, GA, ToW, AvgGap, MI_*, time_s) per system.
+
+    The reference for ToW and Avg. Gap is Retrain + REWEIGHT.
+    """
+    train = splits["train"]
+    gen = torch.Generator().manual_seed(20_000 + seed)
+    forget_idx, retain_idx = forget_split(train, cfg.forget_group, ratio, gen)
+    task = UnlearnTask(train, forget_idx, retain_idx, reweight=False)
+    step = (lambda n=1: advance(n)) if advance is not None else None
+    models: dict[str, SmallCNN] = {"original": original}
+    times: dict[str, float] = {}
+    for name in EXACT:
+        start = time.perf_counter()
+        models[name] = retrain(task.with_reweight(name == "retrain_rw"), cfg.train, gen, step)
+        times[name] = time.perf_counter() - start
+    for name in systems:
+        method, reweight, overrides = SYSTEMS[name]
+        ucfg = replace(cfg.unlearn, **overrides)
+        start = time.perf_counter()
+        models[name] = APPROXIMATE[method](original, task.with_reweight(reweight), ucfg, gen, step)
+        times[name] = time.perf_counter() - start
+    out = {}
+    for name, model in models.items():
+        metrics = evaluate(model, splits, forget_idx, retain_idx, cfg.forget_group, seed)
+        metrics.update(group_information(model, train, forget_idx, retain_idx, cfg, splits["val"]))
+        metrics["time_s"] = times.get(name, float("nan"))
+        out[name] = metrics
+    ref = out["retrain_rw"]
+    for metrics in out.values():
+        metrics["ToW"] = tow(metrics, ref)
+        metrics["AvgGap"] = avg_gap(metrics, ref)
+    return out
+
+
+def run_seed(
+    cfg: ExperimentConfig, seed: int, advance: Callable[[int], None] | None = None
+) -> dict[str, dict[str, dict[str, float]]]:
+    """One seed: ``{"r=0.9": {system: metrics}, "r=0.5": {...}}``."""
+    splits = make_splits(**cfg.data_config(seed))
+    original = pretrain(splits, cfg, seed, advance)
+    results = {f"r={cfg.ratio:g}": run_ratio(splits, original, cfg, seed, cfg.ratio, cfg.systems, advance)}
+    if cfg.extra_ratio:
+        results[f"r={cfg.extra_ratio:g}"] = run_ratio(
+            splits, original, cfg, seed, cfg.extra_ratio, cfg.extra_systems, advance
+        )
+    return results
+
+
+def epochs_per_seed(cfg: ExperimentConfig) -> int:
+    """Training epochs one seed runs (the progress bar's total)."""
+    exact = len(EXACT) * cfg.train.epochs
+    total = cfg.train.epochs + exact + len(cfg.systems) * cfg.unlearn.epochs
+    if cfg.extra_ratio:
+        total += exact + len(cfg.extra_systems) * cfg.unlearn.epochs
+    return total

@@ -1,0 +1,30 @@
+"""The CLI: a fit smoke test and one-line errors for bad input."""
+
+import pytest
+
+from paperzoo.grmu.cli import main
+
+
+def test_fit_fast_dev_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = ["fit", "--trainer.fast_dev_run=true", "--data.n_train=400", "--data.n_val=80", "--data.n_test=80"]
+    assert main(args) == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["unlearn", "--ratio", "0"], "forget ratio: expected a value in (0, 1]"),
+        (["unlearn", "--ratio", "1.5"], "forget ratio: expected a value in (0, 1]"),
+        (["unlearn", "--forget_y", "3"], "forget group: (y=3, a=0) is not in the data"),
+        (["unlearn", "--ratio", "0.0001", "--n_train", "2000"], "selects no sample"),
+        (["unlearn", "--method", "bogus"], "--method: unknown method 'bogus'"),
+        (["demo", "--ratio", "2"], "--ratio: expected a value in (0, 1]"),
+        (["fit", "--data.p_align=1.5"], "p_align"),
+    ],
+)
+def test_bad_input_gives_one_line(args, message, capsys):
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert message in err

@@ -1,0 +1,90 @@
+"""CLI tests: fit smoke run, one-line errors, bad inputs, data generators, the quick reproduction and the full one."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from paperzoo.ssmsurvey.cli import main
+from paperzoo.ssmsurvey.data import IGNORE, make_batch, vocab_size
+from paperzoo.ssmsurvey.model import SequenceModel, build_mixer
+
+
+def test_fit_fast_dev_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["fit", "--trainer.fast_dev_run=true", "--trainer.enable_progress_bar=false"]) == 0
+
+
+@pytest.mark.parametrize("mixer", ["lti", "s4d", "s5", "mamba2", "transformer", "lstm"])
+def test_fit_every_mixer(tmp_path, monkeypatch, mixer):
+    monkeypatch.chdir(tmp_path)
+    args = ["fit", "--trainer.fast_dev_run=true", "--trainer.enable_progress_bar=false", f"--model.mixer={mixer}"]
+    if mixer == "s4d":
+        args.append("--model.mixer_kwargs={l_max: 128}")
+    assert main(args) == 0
+
+
+def test_bench_unknown_names_one_line(capsys):
+    assert main(["bench", "--task", "nope"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0
+    assert "selective_copy" in err
+    assert "mqar" in err
+    assert main(["bench", "--models", "s4d,rnn"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0
+    assert "rnn" in err
+    assert "mamba2" in err
+
+
+def test_bad_config_one_line(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["fit", "--data.task=sorting", "--trainer.fast_dev_run=true"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0
+    assert "copy_memory" in err
+
+
+def test_bad_inputs_raise_value_error():
+    with pytest.raises(ValueError, match="expected one of"):
+        build_mixer("rnn", 8)
+    model = SequenceModel("s4d", 10, 8, 1, {"l_max": 32})
+    with pytest.raises(ValueError, match="l_max = 32"):
+        model(torch.zeros(1, 33, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"\[batch, length\]"):
+        model(torch.zeros(2, 3, 4, dtype=torch.long))
+
+
+@pytest.mark.parametrize("task", ["selective_copy", "copy_memory", "induction_heads", "mqar", "parity", "listops_lite"])
+def test_tasks_are_well_formed(task):
+    gen = torch.Generator().manual_seed(0)
+    tokens, targets = make_batch(task, 8, gen)
+    assert tokens.shape == targets.shape
+    assert tokens.dtype == torch.long
+    V = vocab_size(task)
+    assert tokens.max() < V
+    assert targets[targets != IGNORE].max() < V
+    assert (targets != IGNORE).any()
+
+
+def test_selective_copy_positions_are_random_and_answers_in_order():
+    tokens, targets = make_batch("selective_copy", 64, torch.Generator().manual_seed(0), length=32, n_data=4)
+    data_positions = [tuple((row[:32] > 1).nonzero().flatten().tolist()) for row in tokens]
+    assert len(set(data_positions)) > 50
+    for row, tgt in zip(tokens, targets, strict=True):
+        assert row[:32][row[:32] > 1].tolist() == tgt[32:].tolist()
+
+
+def test_report_without_results_is_one_line(tmp_path, capsys):
+    assert main(["report", "--results", str(tmp_path)]) == 2
+    assert "reproduce" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_full_reproduction(tmp_path):
+    assert main(["reproduce", "--seeds", "0", "1", "2", "--out", str(tmp_path)]) == 0
+    data = json.loads((tmp_path / "results.json").read_text())
+    failed = [c["id"] for c in data["claims"] if not c["passed"]]
+    assert not failed, failed

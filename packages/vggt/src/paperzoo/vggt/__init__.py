@@ -1,0 +1,1 @@
+"""VGGT: Visual Geometry Grounded Transformer (arXiv 2503.11651)"""
