@@ -1,0 +1,89 @@
+"""``paperzoo-vamba``: fit/validate/test/predict (LightningCLI) plus convert, bench, reproduce and demo."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from paperzoo.core import CliError, run_cli
+from paperzoo.vamba.data import SynthHourDataModule
+from paperzoo.vamba.module import VambaModule
+from paperzoo.vamba.reproduce import reproduce
+
+DEFAULT_CONFIG = Path(__file__).resolve().parents[3] / "configs" / "tiny.yaml"
+
+
+def parse_frames(frames: str) -> list[int]:
+    """``"16,64,256"`` -> ``[16, 64, 256]``; raises CliError for anything but positive integers."""
+    try:
+        values = [int(f) for f in frames.replace(" ", "").split(",") if f]
+    except ValueError as err:
+        raise CliError(
+            f"--frames: expected comma-separated positive integers such as 16,64,256, got {frames!r}"
+        ) from err
+    if not values or any(v < 1 for v in values):
+        raise CliError(f"--frames: frame counts must be positive integers, got {frames!r}")
+    return values
+
+
+def bench(frames: str = "16,64,256,1024", repeats: int = 1) -> int:
+    """Time, peak memory and FLOPs of Vamba vs the same-size Transformer (forward + backward, batch 1).
+
+    Args:
+        frames: comma-separated frame counts (16 patch tokens per frame).
+        repeats: timed repetitions per point (after one warm-up).
+    """
+    counts = parse_frames(frames)
+    if repeats < 1:
+        raise CliError(f"--repeats: expected a positive integer, got {repeats}")
+    from paperzoo.vamba.efficiency import attention_backend, sweep
+
+    print(f"attention backend: {attention_backend()}")
+    print(f"{'arch':<12}{'frames':>7}{'M':>7}{'time s':>10}{'peak MiB':>10}{'GFLOP fwd':>11}")
+
+    def show(arch: str, T: int, row: dict) -> None:
+        print(f"{arch:<12}{T:>7}{16 * T:>7}{row['time_s']:>10.3f}{row['peak_mib']:>10.1f}{row['flops'] / 1e9:>11.2f}")
+
+    sweep(counts, repeats=repeats, on_result=show)
+    return 0
+
+
+def convert(source: str, out: str) -> int:
+    """Convert a Transformer LMM checkpoint into Vamba (SA weights copied into cross-attention).
+
+    Args:
+        source: a checkpoint saved as ``{"cfg": dict, "state_dict": ...}`` of a full Transformer LMM.
+        out: where to write the Vamba checkpoint.
+    """
+    if not Path(source).is_file():
+        raise CliError(f"--source: no such file {source!r}")
+    from paperzoo.vamba.convert import convert_checkpoint
+
+    convert_checkpoint(source, out)
+    print(f"wrote {out}")
+    return 0
+
+
+def demo(seed: int = 0, steps: int = 60) -> int:
+    """Train a tiny Vamba briefly, then show a SynthHour video's question, answer and the model's guess.
+
+    Args:
+        seed: data and model seed.
+        steps: training steps before answering.
+    """
+    if steps < 0:
+        raise CliError(f"--steps: expected a non-negative integer, got {steps}")
+    from paperzoo.vamba.reproduce import demo_run
+
+    demo_run(seed, steps)
+    return 0
+
+
+def main(args: list[str] | None = None) -> int:
+    """Entry point of the ``paperzoo-vamba`` console script."""
+    commands = {"reproduce": reproduce, "demo": demo, "bench": bench, "convert": convert}
+    return run_cli("vamba", VambaModule, SynthHourDataModule, commands, default_config=DEFAULT_CONFIG, args=args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,216 @@
+"""Cost of Vamba against the same-size Transformer as the video grows: wall time, peak memory, FLOPs.
+
+The analytic counter gives forward matmul FLOPs (2 per multiply-add) term by term, following spec §2:
+
+- Transformer: self-attention over ``L = M + N`` tokens, ``4 d L^2`` per layer, plus projections and MLP
+  over all ``L`` tokens (``O(d^2 L)``);
+- Vamba: text self-attention ``4 d N^2``, cross-attention ``4 d M N``, and per video token the Mamba-2
+  projections and the chunked SSD scan (``O(d^2 M)``; the scan's intra-chunk products are ``O(M * chunk)``),
+  while the MLP runs on the ``N`` text tokens only.
+
+Elementwise work (norms, the depthwise conv, gates) is not counted, as in ``torch.utils.flop_counter``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from paperzoo.vamba.baselines import build_model
+from paperzoo.vamba.data import VOCAB_SIZE
+from paperzoo.vamba.model import LMMConfig
+
+
+def _attn_proj(cfg: LMMConfig, n_query: int, n_key: int) -> float:
+    d, kvd = cfg.d_model, cfg.n_kv_heads * (cfg.d_model // cfg.n_heads)
+    return 4.0 * d * d * n_query + 4.0 * d * kvd * n_key
+
+
+def vision_flops(cfg: LMMConfig, frames: int) -> float:
+    """Frame encoder: patch embedding, ViT blocks (attention inside each frame), projector."""
+    P, vd = cfg.patches_per_frame, cfg.vit_dim
+    tokens = frames * P
+    per_token = 2.0 * cfg.channels * cfg.patch_size**2 * vd + 2.0 * vd * cfg.d_model
+    per_token += cfg.vit_layers * (16.0 * vd * vd + 4.0 * P * vd)
+    return tokens * per_token
+
+
+def scan_flops(cfg: LMMConfig, M: int) -> float:
+    """Matmuls of the chunked SSD scan over ``M`` steps (intra-chunk, chunk states, carried states)."""
+    E, N, G = cfg.expand * cfg.d_model, cfg.d_state, cfg.ngroups
+    chunk = min(cfg.chunk_size, M)
+    Lp = math.ceil(M / chunk) * chunk
+    return 2.0 * Lp * chunk * N * G + 2.0 * Lp * chunk * E + 4.0 * Lp * E * N
+
+
+def analytic_flops(arch: str, cfg: LMMConfig, frames: int, n_text: int) -> dict[str, float]:
+    """Forward FLOPs of one sample, by term.
+
+    Returns:
+        ``{"vision", "attention_scores", "projections", "mlp", "mixer", "head", "total"}``; for the
+        Transformer ``attention_scores = 4 d (M + N)^2`` per layer, for Vamba ``4 d (N^2 + M N)``.
+    """
+    d, hidden, V = cfg.d_model, cfg.mlp_hidden, cfg.vocab_size
+    M, N = frames * cfg.patches_per_frame, n_text
+    out = {"vision": vision_flops(cfg, frames), "head": 2.0 * d * V * N, "mixer": 0.0}
+    layers = cfg.n_layers
+    if arch in ("transformer", "pooled", "question_only"):
+        vid = {"transformer": M, "pooled": frames, "question_only": 0}[arch]
+        if arch == "question_only":
+            out["vision"] = 0.0
+        L = vid + N
+        out["attention_scores"] = layers * 4.0 * d * L * L
+        out["projections"] = layers * _attn_proj(cfg, L, L)
+        out["mlp"] = layers * 6.0 * d * hidden * L
+    elif arch in ("vamba", "ca_only"):
+        out["attention_scores"] = layers * 4.0 * d * (N * N + M * N)
+        out["projections"] = layers * (_attn_proj(cfg, N, N) + _attn_proj(cfg, N, M))
+        out["mlp"] = layers * 6.0 * d * hidden * N
+        if arch == "vamba":
+            E, H = cfg.expand * d, cfg.expand * d // cfg.headdim
+            in_out = 2.0 * d * (2 * E + 2 * cfg.ngroups * cfg.d_state + H) + 2.0 * E * d
+            out["mixer"] = layers * (M * in_out + scan_flops(cfg, M))
+    else:
+        raise ValueError(f"arch: unknown {arch!r}")
+    out["total"] = sum(out.values())
+    return out
+
+
+def bench_config(frames: int, base: LMMConfig | None = None) -> LMMConfig:
+    """The acceptance experiment's model sizes, allowing ``frames`` frames."""
+    base = base or LMMConfig(vocab_size=VOCAB_SIZE)
+    return dataclasses.replace(base, max_frames=max(base.max_frames, frames))
+
+
+def sample_inputs(cfg: LMMConfig, frames: int, n_text: int = 10, batch: int = 1) -> dict[str, torch.Tensor]:
+    """Random frames ``[batch, frames, C, S, S]`` and text ``[batch, n_text]``."""
+    g = torch.Generator().manual_seed(0)
+    return {
+        "frames": torch.rand(batch, frames, cfg.channels, cfg.frame_size, cfg.frame_size, generator=g),
+        "text": torch.randint(0, cfg.vocab_size, (batch, n_text), generator=g),
+    }
+
+
+def measured_flops(arch: str, cfg: LMMConfig, frames: int, n_text: int = 10) -> float:
+    """Forward FLOPs of the real model counted by ``torch.utils.flop_counter.FlopCounterMode``."""
+    model = build_model(arch, cfg)
+    inputs = sample_inputs(cfg, frames, n_text)
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(**inputs)
+    return float(counter.get_total_flops())
+
+
+def _rss_mib(key: str) -> float | None:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(key):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def _reset_peak() -> bool:
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_memory_child(arch: str, frames: int) -> None:
+    """Run in a fresh process: one forward + backward, print the peak resident memory above the start (MiB).
+
+    A fresh process has no freed-but-resident memory from earlier steps, so the high-water mark (``VmHWM``)
+    minus the resident size before the step is the step's own peak.
+    """
+    torch.set_num_threads(1)
+    cfg = bench_config(frames)
+    torch.manual_seed(0)
+    model = build_model(arch, cfg)
+    inputs = sample_inputs(cfg, frames)
+    base = _rss_mib("VmRSS")
+    _reset_peak()
+    model(**inputs).float().pow(2).mean().backward()
+    peak = _rss_mib("VmHWM")
+    print(json.dumps({"peak_mib": float("nan") if peak is None or base is None else peak - base}))
+
+
+def peak_memory(arch: str, frames: int) -> float:
+    """Peak memory (MiB) of one forward + backward of batch 1, measured in a fresh Python process."""
+    code = f"from paperzoo.vamba.efficiency import peak_memory_child; peak_memory_child({arch!r}, {frames})"
+    env_out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    try:
+        return float(json.loads(env_out.stdout.strip().splitlines()[-1])["peak_mib"])
+    except (IndexError, ValueError, KeyError):
+        return float("nan")
+
+
+def bench_one(arch: str, cfg: LMMConfig, frames: int, repeats: int = 2) -> dict[str, float]:
+    """Forward + backward of batch 1: median wall time (s) after a warm-up, and peak memory (MiB).
+
+    Peak memory is the resident high-water mark above the start of the step, in a fresh process
+    (:func:`peak_memory`); NaN where ``/proc`` cannot tell (not Linux).
+    """
+    torch.manual_seed(0)
+    model = build_model(arch, cfg)
+    inputs = sample_inputs(cfg, frames)
+    times = []
+    for i in range(repeats + 1):
+        model.zero_grad(set_to_none=True)
+        start = time.perf_counter()
+        model(**inputs).float().pow(2).mean().backward()
+        if i > 0:  # the first run is a warm-up: first-touch allocations and kernel selection
+            times.append(time.perf_counter() - start)
+    return {"time_s": statistics.median(times), "peak_mib": peak_memory(arch, frames)}
+
+
+def loglog_slope(xs: list[float], ys: list[float]) -> float:
+    """Least-squares slope of ``log y`` against ``log x``."""
+    lx, ly = [math.log(x) for x in xs], [math.log(y) for y in ys]
+    mx, my = sum(lx) / len(lx), sum(ly) / len(ly)
+    return sum((a - mx) * (b - my) for a, b in zip(lx, ly, strict=True)) / sum((a - mx) ** 2 for a in lx)
+
+
+def attention_backend() -> str:
+    """Which SDPA kernel PyTorch picks for these shapes on CPU (recorded with the results)."""
+    q = torch.randn(1, 4, 64, 24, requires_grad=True)
+    with torch.profiler.profile() as prof:
+        torch.nn.functional.scaled_dot_product_attention(q, q, q, is_causal=True)
+    names = [e.name for e in prof.events() if "attention" in e.name]
+    return next((n for n in names if "flash" in n or "math" in n or "efficient" in n), names[0] if names else "?")
+
+
+def sweep(
+    frames: list[int],
+    archs: tuple[str, ...] = ("vamba", "transformer"),
+    repeats: int = 2,
+    base: LMMConfig | None = None,
+    on_result=None,
+) -> dict[str, dict[int, dict[str, float]]]:
+    """Time, peak memory, analytic and measured FLOPs of each arch at each frame count.
+
+    Returns:
+        ``{arch: {frames: {"time_s", "peak_mib", "flops", "flops_measured"}}}``.
+    """
+    out: dict[str, dict[int, dict[str, float]]] = {a: {} for a in archs}
+    for arch in archs:
+        for T in frames:
+            cfg = bench_config(T, base)
+            row = bench_one(arch, cfg, T, repeats)
+            row["flops"] = analytic_flops(arch, cfg, T, 10)["total"]
+            row["flops_measured"] = measured_flops(arch, cfg, T)
+            out[arch][T] = row
+            if on_result is not None:
+                on_result(arch, T, row)
+    return out

@@ -1,0 +1,208 @@
+"""The LightningModule: answer cross-entropy, stage-dependent trainable sets, per-question-type accuracy.
+
+Stage 1 (paper §3.3): only ``cross_attn``, ``vision_mixer`` (with its pre-norm) and ``alpha`` train; stage 2
+trains everything. The baselines always train everything.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import lightning.pytorch as pl
+import torch
+import torch.nn.functional as F
+
+from paperzoo.vamba.baselines import ARCHS, build_model
+from paperzoo.vamba.data import QTYPES, VOCAB_SIZE
+from paperzoo.vamba.model import LMMConfig
+
+STAGE1_MODULES = ("cross_attn", "vision_mixer", "vision_norm", "alpha")
+
+
+def stage1_trainable(name: str) -> bool:
+    """Whether parameter ``name`` trains in stage 1 (the new modules only)."""
+    return any(part in STAGE1_MODULES for part in name.split("."))
+
+
+def answer_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of the answer tokens: ``logits [B, N, V]``, ``labels [B, N]`` (-100 = no answer)."""
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100)
+
+
+def model_inputs(batch: dict) -> dict:
+    """The model's keyword arguments from a collated batch."""
+    keys = ("frames", "text", "frame_seq_idx", "text_seq_idx", "packed")
+    return {k: batch[k] for k in keys if k in batch}
+
+
+class VambaModule(pl.LightningModule):
+    """Vamba or one of its baselines on SynthHour.
+
+    Args:
+        arch: ``vamba``, ``transformer``, ``pooled``, ``ca_only`` or ``question_only``.
+        stage: 1 trains only the new modules (cross-attention, Mamba-2 mixer, alpha); 2 trains all.
+        lr: peak AdamW learning rate.
+        weight_decay: AdamW weight decay.
+        warmup_steps: linear warm-up steps.
+        total_steps: steps of the cosine decay (0: constant after warm-up).
+        d_model: decoder width.
+        n_layers: decoder layers.
+        n_heads: attention heads.
+        n_kv_heads: key/value heads (GQA).
+        mlp_hidden: SwiGLU hidden width.
+        d_state: Mamba-2 state size.
+        headdim: Mamba-2 head size.
+        chunk_size: SSD chunk length.
+        max_frames: longest video the model accepts.
+        frame_size: frame side in pixels.
+        ca_layer_norm: RMSNorm on the video before cross-attention.
+        alpha_balancing: learned balance between SA and CA.
+        ca_rope: RoPE on cross-attention Q/K.
+    """
+
+    def __init__(
+        self,
+        arch: str = "vamba",
+        stage: int = 2,
+        lr: float = 1e-3,
+        weight_decay: float = 0.01,
+        warmup_steps: int = 20,
+        total_steps: int = 0,
+        d_model: int = 96,
+        n_layers: int = 3,
+        n_heads: int = 4,
+        n_kv_heads: int = 2,
+        mlp_hidden: int = 256,
+        d_state: int = 32,
+        headdim: int = 32,
+        chunk_size: int = 64,
+        max_frames: int = 64,
+        frame_size: int = 32,
+        ca_layer_norm: bool = False,
+        alpha_balancing: bool = False,
+        ca_rope: bool = False,
+    ) -> None:
+        super().__init__()
+        if arch not in ARCHS:
+            raise ValueError(f"arch: expected one of {ARCHS}, got {arch!r}")
+        if stage not in (1, 2):
+            raise ValueError(f"stage: expected 1 or 2, got {stage}")
+        if lr <= 0:
+            raise ValueError(f"lr: expected a positive learning rate, got {lr}")
+        self.save_hyperparameters()
+        cfg = LMMConfig(
+            vocab_size=VOCAB_SIZE,
+            d_model=d_model,
+            n_layers=n_layers,
+            n_heads=n_heads,
+            n_kv_heads=n_kv_heads,
+            mlp_hidden=mlp_hidden,
+            d_state=d_state,
+            headdim=headdim,
+            chunk_size=chunk_size,
+            max_frames=max_frames,
+            frame_size=frame_size,
+            vit_dim=d_model,
+            ca_layer_norm=ca_layer_norm,
+            alpha_balancing=alpha_balancing,
+            ca_rope=ca_rope,
+        )
+        self.model = build_model(arch, cfg)
+        self.set_stage(stage)
+
+    @property
+    def cfg(self) -> LMMConfig:
+        return self.model.cfg
+
+    def set_stage(self, stage: int) -> None:
+        """Freeze everything but the stage-1 modules (stage 1), or unfreeze all (stage 2)."""
+        if stage == 1 and self.hparams.arch not in ("vamba", "ca_only"):
+            raise ValueError(f"stage: stage 1 applies to Vamba models only, not arch={self.hparams.arch!r}")
+        self.stage = stage
+        for name, p in self.model.named_parameters():
+            p.requires_grad_(stage == 2 or stage1_trainable(name))
+
+    def load_model(self, model: torch.nn.Module) -> None:
+        """Swap in a (converted) model of the same arch, keeping the stage's trainable set."""
+        self.model = model
+        self.set_stage(self.stage)
+
+    def forward(self, batch: dict) -> torch.Tensor:
+        return self.model(**model_inputs(batch))
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        loss = answer_loss(self(batch), batch["labels"])
+        self.log("train/loss", loss, prog_bar=True, batch_size=batch["text"].shape[0])
+        return loss
+
+    def _eval_step(self, batch: dict, prefix: str) -> None:
+        logits = self(batch)
+        labels = batch["labels"]
+        loss = answer_loss(logits, labels)
+        mask = labels != -100
+        correct = (logits.argmax(-1)[mask] == labels[mask]).float()  # one per question, in sample order
+        n = correct.numel()
+        self.log(f"{prefix}/loss", loss, prog_bar=True, batch_size=n)
+        self.log(f"{prefix}/acc", correct.mean(), prog_bar=True, batch_size=n)
+        for t, name in enumerate(QTYPES):
+            sel = batch["qtype"] == t
+            if sel.any():
+                self.log(f"{prefix}/acc_{name}", correct[sel].mean(), batch_size=int(sel.sum()))
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        self._eval_step(batch, "val")
+
+    def test_step(self, batch: dict, batch_idx: int) -> None:
+        self._eval_step(batch, "test")
+
+    def predict_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        logits = self(batch)
+        mask = batch["labels"] != -100
+        return logits.argmax(-1)[mask]
+
+    def configure_optimizers(self):
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        opt = torch.optim.AdamW(params, lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        warm, total = self.hparams.warmup_steps, self.hparams.total_steps
+
+        def factor(step: int) -> float:
+            if step < warm:
+                return (step + 1) / warm
+            if total <= warm:
+                return 1.0
+            return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / (total - warm))))
+
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, loader) -> dict[str, float]:
+    """Accuracy per question type, overall accuracy and mean answer loss of ``model`` over ``loader``.
+
+    The model is left in the mode it was in.
+    """
+    was_training = model.training
+    model.eval()
+    hits = {name: [] for name in QTYPES}
+    losses = []
+    for batch in loader:
+        logits = model(**model_inputs(batch))
+        labels = batch["labels"]
+        losses.append(float(answer_loss(logits, labels)) * int((labels != -100).sum()))
+        mask = labels != -100
+        correct = (logits.argmax(-1)[mask] == labels[mask]).float()
+        for t, name in enumerate(QTYPES):
+            hits[name].extend(correct[batch["qtype"] == t].tolist())
+    model.train(was_training)
+    total = sum(len(v) for v in hits.values())
+    out = {name: sum(v) / max(1, len(v)) for name, v in hits.items()}
+    out["overall"] = sum(sum(v) for v in hits.values()) / max(1, total)
+    out["loss"] = sum(losses) / max(1, total)
+    return out
+
+
+def module_config(module: VambaModule) -> dict:
+    """The model config of ``module`` as a plain dict (for checkpoints)."""
+    return dataclasses.asdict(module.cfg)

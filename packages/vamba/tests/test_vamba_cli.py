@@ -1,0 +1,75 @@
+"""CLI tests: the fit smoke test, bad input as one-line errors, and the bad-tensor ValueErrors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from paperzoo.vamba.cli import main
+from paperzoo.vamba.data import SynthHourConfig, collate, make_sample
+from paperzoo.vamba.model import LMMConfig, TinyLMM
+
+
+def test_fit_fast_dev_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    rc = main(["fit", "--trainer.fast_dev_run=true", "--data.batch_size=2", "--trainer.enable_progress_bar=false"])
+    assert rc == 0
+
+
+def test_bench_rejects_non_positive_frames(capsys):
+    assert main(["bench", "--frames", "16,0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert "--frames" in err[0]
+    assert "positive" in err[0]
+    assert main(["bench", "--frames", "-4"]) == 2
+
+
+def test_bench_runs_small(capsys):
+    assert main(["bench", "--frames", "2,4"]) == 0
+    out = capsys.readouterr().out
+    assert "vamba" in out
+    assert "transformer" in out
+    assert "attention backend" in out
+
+
+def test_bad_config_value_is_one_line(capsys):
+    assert main(["fit", "--model.arch=lstm", "--trainer.fast_dev_run=true"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert "arch" in err[0]
+
+
+def test_video_longer_than_max_frames_raises():
+    model = TinyLMM(LMMConfig(max_frames=8))
+    with pytest.raises(ValueError, match=r"max_frames = 8.*\(batch, T <= 8, 3, 32, 32\)"):
+        model(torch.zeros(1, 9, 3, 32, 32), torch.zeros(1, 10, dtype=torch.long))
+
+
+def test_untileable_frames_raise():
+    model = TinyLMM(LMMConfig())
+    with pytest.raises(ValueError, match=r"cannot be tiled.*expected shape"):
+        model(torch.zeros(1, 4, 3, 30, 30), torch.zeros(1, 10, dtype=torch.long))
+
+
+def test_packed_batch_without_seq_idx_raises():
+    model = TinyLMM(LMMConfig(frame_size=16))
+    cfg = SynthHourConfig(frames=4, frame_size=16)
+    batch = collate([make_sample(cfg, 0, "train", i) for i in range(2)], pack=2)
+    with pytest.raises(ValueError, match=r"frame_seq_idx of shape \(batch, T\)"):
+        model(batch["frames"], batch["text"], packed=True)
+
+
+def test_convert_command_copies_self_attention(tmp_path):
+    import dataclasses
+
+    from paperzoo.vamba.baselines import TransformerLMM
+
+    cfg = LMMConfig(d_model=32, n_layers=1, n_heads=2, n_kv_heads=1, mlp_hidden=32, vit_dim=32, vit_heads=2)
+    transformer = TransformerLMM(cfg)
+    src, out = tmp_path / "t.pt", tmp_path / "v.pt"
+    torch.save({"cfg": dataclasses.asdict(cfg), "state_dict": transformer.state_dict()}, src)
+    assert main(["convert", "--source", str(src), "--out", str(out)]) == 0
+    state = torch.load(out, weights_only=False)["state_dict"]
+    assert torch.equal(state["layers.0.cross_attn.k_proj.weight"], transformer.layers[0].self_attn.k_proj.weight)
+    assert main(["convert", "--source", str(tmp_path / "missing.pt"), "--out", str(out)]) == 2
