@@ -4,12 +4,12 @@
   one-line configuration errors.
 - :mod:`~paperzoo.core.seeding`: repeatable runs.
 - :mod:`~paperzoo.core.cache`: ``$PAPERZOO_CACHE`` and artefacts keyed by a config hash.
-- :mod:`~paperzoo.core.callbacks`: stopping on a non-finite loss.
+- :mod:`~paperzoo.core.callbacks`: stopping on a non-finite loss; progress bars that follow the steps.
 - :mod:`~paperzoo.core.training`: quiet trainers and progress for the stages of ``reproduce``.
 """
 
 from paperzoo.core.cache import cache_dir, cached, config_hash, load_stage, save_stage
-from paperzoo.core.callbacks import NonFiniteLossStop
+from paperzoo.core.callbacks import NonFiniteLossStop, StepProgress
 from paperzoo.core.cli import CliError, PaperCLI, run_cli
 from paperzoo.core.seeding import seed_all
 from paperzoo.core.training import StageProgress, quiet_trainer
@@ -19,6 +19,7 @@ __all__ = [
     "NonFiniteLossStop",
     "PaperCLI",
     "StageProgress",
+    "StepProgress",
     "cache_dir",
     "cached",
     "config_hash",

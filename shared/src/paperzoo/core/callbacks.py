@@ -38,3 +38,29 @@ class NonFiniteLossStop(pl.Callback):
         )
         rank_zero_warn(self.message)
         trainer.should_stop = True
+
+
+class StepProgress(pl.Callback):
+    """Advance a progress bar after every training batch and keep the training losses.
+
+    ``reproduce`` trains many models; this lets each stage's bar (from :meth:`StageProgress.stage`) follow
+    the optimiser steps, and keeps the loss curve for plots.
+
+    Args:
+        advance: called with no argument after every training batch (a stage's advance function).
+
+    Attributes:
+        losses: the training loss of every batch, as floats (batches whose step returned no loss are skipped).
+    """
+
+    def __init__(self, advance: Any) -> None:
+        self.advance = advance
+        self.losses: list[float] = []
+
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
+        if loss is not None:
+            self.losses.append(float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss))
+        self.advance()

@@ -13,10 +13,9 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-import lightning.pytorch as pl
 import torch
 
-from paperzoo.core import StageProgress, cached, load_stage, quiet_trainer, save_stage, seed_all
+from paperzoo.core import StageProgress, StepProgress, cached, load_stage, quiet_trainer, save_stage, seed_all
 from paperzoo.eval import Claim, ResultsRecord, plot_curves, write_outputs
 from paperzoo.pladis.attention import apply_pladis, remove_pladis
 from paperzoo.pladis.data import ShapesDataModule, make_dataset
@@ -77,14 +76,6 @@ QUICK = ExperimentConfig(
 )
 
 
-class _Advance(pl.Callback):
-    def __init__(self, advance) -> None:
-        self.advance = advance
-
-    def on_train_batch_end(self, *args) -> None:
-        self.advance()
-
-
 def train_base_model(cfg: ExperimentConfig, seed: int, advance=lambda n=1: None) -> PladisFlowModule:
     """The base model of one seed, trained with Lightning (or read from the stage cache)."""
     key = {"seed": seed, **{k: v for k, v in asdict(cfg).items() if k in ("dim", "depth", "n_fillers", "n_train")}}
@@ -97,7 +88,7 @@ def train_base_model(cfg: ExperimentConfig, seed: int, advance=lambda n=1: None)
         advance(cfg.train_steps)
         return module.eval()
     data = ShapesDataModule(n_train=cfg.n_train, n_val=128, n_fillers=cfg.n_fillers, seed=seed)
-    trainer = quiet_trainer(max_steps=cfg.train_steps, limit_val_batches=0, callbacks=[_Advance(advance)])
+    trainer = quiet_trainer(max_steps=cfg.train_steps, limit_val_batches=0, callbacks=[StepProgress(advance)])
     trainer.fit(module, datamodule=data)
     save_stage("pladis/base", key, module.state_dict())
     return module.eval()

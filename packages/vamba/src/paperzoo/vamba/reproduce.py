@@ -22,10 +22,9 @@ import time
 import warnings
 from pathlib import Path
 
-import lightning.pytorch as pl
 import torch
 
-from paperzoo.core import StageProgress, cached, quiet_trainer, seed_all
+from paperzoo.core import StageProgress, StepProgress, cached, quiet_trainer, seed_all
 from paperzoo.eval import Claim, ResultsRecord, plot_curves, write_outputs
 from paperzoo.vamba.convert import transformer_to_vamba
 from paperzoo.vamba.data import CHANCE, QTYPES, SynthHourDataModule
@@ -36,24 +35,12 @@ OUT = Path(__file__).resolve().parents[3] / "results"
 SYSTEMS = ("vamba", "transformer", "pooled", "ca_only", "question_only")
 
 
-class _Advance(pl.Callback):
-    """Advance a StageProgress bar after every optimiser step and keep the training losses."""
-
-    def __init__(self, advance) -> None:
-        self.advance = advance
-        self.losses: list[float] = []
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        self.losses.append(float(outputs["loss"]))
-        self.advance()
-
-
 def _fit(module: VambaModule, dm: SynthHourDataModule, steps: int, progress: StageProgress, desc: str) -> list[float]:
     if steps <= 0:
         return []
     module.hparams.total_steps = steps
     with progress.stage(desc, steps) as advance:
-        cb = _Advance(advance)
+        cb = StepProgress(advance)
         trainer = quiet_trainer(max_steps=steps, callbacks=[cb], gradient_clip_val=1.0, limit_val_batches=0)
         trainer.fit(module, train_dataloaders=dm.train_dataloader())
     return cb.losses

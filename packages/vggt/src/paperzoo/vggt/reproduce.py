@@ -12,9 +12,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import lightning.pytorch as pl
-
-from paperzoo.core import StageProgress, quiet_trainer, seed_all
+from paperzoo.core import StageProgress, StepProgress, quiet_trainer, seed_all
 from paperzoo.eval import Claim, ResultsRecord, summarize, write_outputs
 from paperzoo.vggt.data import SyntheticSceneDataModule
 from paperzoo.vggt.evaluate import evaluate
@@ -82,23 +80,13 @@ FULL = ExperimentConfig()
 QUICK = replace(FULL, num_train=256, num_val=32, steps=40)
 
 
-class _Advance(pl.Callback):
-    """Advance a progress bar by one per optimiser step."""
-
-    def __init__(self, advance: Any) -> None:
-        self.advance = advance
-
-    def on_train_batch_end(self, *args: Any) -> None:
-        self.advance()
-
-
 def train_and_evaluate(
     cfg: ExperimentConfig, attn_mode: str, seed: int, datamodule: SyntheticSceneDataModule, advance: Any = None
 ) -> dict[str, float]:
     """Train one model with the experiment's budget and evaluate it on the held-out scenes."""
     seed_all(seed)
     module = cfg.module(attn_mode)
-    callbacks = [_Advance(advance)] if advance is not None else []
+    callbacks = [StepProgress(advance)] if advance is not None else []
     trainer = quiet_trainer(max_steps=cfg.steps, gradient_clip_val=0.25, limit_val_batches=0, callbacks=callbacks)
     trainer.fit(module, datamodule=datamodule)
     return evaluate(module.model, datamodule.val_set.scenes)

@@ -1,0 +1,48 @@
+"""Stage helpers of ``reproduce``: the quiet trainer and the step-following progress callback."""
+
+from __future__ import annotations
+
+import lightning.pytorch as pl
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from paperzoo.core import StageProgress, StepProgress, quiet_trainer
+
+
+class _Regression(pl.LightningModule):
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = torch.nn.Linear(4, 1)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        return torch.nn.functional.mse_loss(self.net(x), y)
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+def _loader() -> DataLoader:
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 4, generator=g)
+    y = x @ torch.tensor([[1.0], [-2.0], [0.5], [3.0]])
+    return DataLoader(TensorDataset(x, y), batch_size=8)
+
+
+def test_step_progress_advances_once_per_step_and_keeps_the_losses():
+    calls = []
+    callback = StepProgress(lambda: calls.append(1))
+    quiet_trainer(max_steps=12, callbacks=[callback]).fit(_Regression(), _loader())
+    assert len(calls) == 12
+    assert len(callback.losses) == 12
+    # The losses are the real training losses: plain SGD on a noiseless linear target must reduce them.
+    assert sum(callback.losses[-3:]) < sum(callback.losses[:3])
+
+
+def test_stage_bar_completes_with_the_trainer(capsys):
+    with StageProgress("toy", disable=True) as progress:
+        with progress.stage("fit", 5) as advance:
+            quiet_trainer(max_steps=5, callbacks=[StepProgress(advance)]).fit(_Regression(), _loader())
+        (task,) = progress.progress.tasks
+    assert task.completed == 5
+    assert task.finished
