@@ -1,0 +1,49 @@
+"""CLI: the fit smoke test and one-line errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from paperzoo.flowtok.cli import main
+
+
+def test_fit_fast_dev_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = [
+        "fit",
+        "--trainer.fast_dev_run=true",
+        "--model.pretrained=false",
+        "--model.width=32",
+        "--model.depth=1",
+        "--data.num_pairs=256",
+        "--data.val_pairs=64",
+        "--data.batch_size=32",
+    ]
+    assert main(args) == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["demo", "--caption", "a zebra in the top left"], "outside the vocabulary: zebra"),
+        (["demo", "--caption", ""], "empty caption"),
+        (["demo", "--steps", "0"], "--steps: expected an integer >= 1"),
+        (["fit", "--model.steps=0", "--model.pretrained=false"], "steps"),
+        (["bench", "--steps", "0"], "--steps: expected an integer >= 1"),
+        (["bench", "--batch", "-4"], "--batch: expected an integer >= 1"),
+    ],
+)
+def test_bad_input_gets_one_error_line(args, expected, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert expected in err
+
+
+def test_bench_prints_both_methods_and_the_speed_up(capsys):
+    assert main(["bench", "--batch", "16", "--steps", "2", "--width", "32", "--depth", "1", "--repeats", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "flowtok" in out
+    assert "baseline" in out
+    assert "speed-up" in out

@@ -1,0 +1,30 @@
+"""The acceptance experiment: a reduced run that checks the outputs, and the full run (slow)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from paperzoo.flowtok.reproduce import reproduce
+
+
+@pytest.mark.slow
+def test_quick_reproduce_writes_every_claim(tmp_path, monkeypatch):
+    monkeypatch.setenv("PAPERZOO_CACHE", str(tmp_path / "cache"))
+    assert reproduce(seeds=[0], out=tmp_path / "out", quick=True) == 0
+    record = json.loads((tmp_path / "out" / "results.json").read_text())
+    ids = {c["id"] for c in record["claims"]}
+    assert {"mechanism-accuracy", "accuracy-vs-baseline", "fd-vs-baseline", "sampling-speed", "diversity"} <= ids
+    assert len(record["claims"]) >= 4
+    assert (tmp_path / "out" / "results.md").exists()
+    assert (tmp_path / "out" / "table4.md").exists()
+    assert list((tmp_path / "out").glob("*.png"))
+
+
+@pytest.mark.slow
+def test_full_reproduction_passes(tmp_path):
+    assert reproduce(seeds=[3, 4, 5], out=tmp_path) == 0
+    record = json.loads((tmp_path / "results.json").read_text())
+    failed = [c["id"] for c in record["claims"] if not c["passed"]]
+    assert not failed, f"claims that miss their bar: {failed}"
