@@ -27,7 +27,10 @@ def runs(quick: bool) -> list[Run]:
         return max(20, int(n * scale))
 
     copy = {"task": "copy_memory", "task_kwargs": COPY, "steps": steps(250), "n_layers": 1, "d_model": 64}
-    select = {"task": "selective_copy", "task_kwargs": SELECT, "steps": steps(700), "d_model": 32, "lr": 8e-3}
+    # Selective copying needs a longer budget than the other tasks: at 700 steps Mamba reached 0.56, at 2000 it
+    # reached 0.94 / 1.00 / 0.98 on seeds 0 / 1 / 2. The quick run (tests) keeps the short budget.
+    select_steps = steps(700) if quick else 2000
+    select = {"task": "selective_copy", "task_kwargs": SELECT, "steps": select_steps, "d_model": 32, "lr": 8e-3}
     return [
         Run("s4d_hippo", "s4d", mixer_kwargs={"init": "lin", "d_state": 64, "l_max": 512}, **copy),
         Run("lti_dense", "lti", mixer_kwargs={"d_state": 64, "mode": "conv"}, **copy),
