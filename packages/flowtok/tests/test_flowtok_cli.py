@@ -31,6 +31,7 @@ def test_fit_fast_dev_run(tmp_path, monkeypatch):
         (["fit", "--model.steps=0", "--model.pretrained=false"], "steps"),
         (["bench", "--steps", "0"], "--steps: expected an integer >= 1"),
         (["bench", "--batch", "-4"], "--batch: expected an integer >= 1"),
+        (["reproduce", "--i2t_captions", "some"], "--i2t_captions: expected one of all, one"),
     ],
 )
 def test_bad_input_gets_one_error_line(args, expected, capsys, tmp_path, monkeypatch):

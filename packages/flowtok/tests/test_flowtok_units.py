@@ -13,6 +13,7 @@ from paperzoo.flowtok.data import VOCAB, encode_caption, generate, parse_attribu
 from paperzoo.flowtok.model import FlowTokDiT
 from paperzoo.flowtok.module import FlowTokT2IModule
 from paperzoo.flowtok.projector import AlignmentHead, TextProjector, kl_divergence
+from paperzoo.flowtok.reproduce import ExperimentConfig, i2t_captions
 from paperzoo.flowtok.tokenizer import ImageTokenizer
 
 
@@ -174,3 +175,19 @@ def test_captions_state_their_attributes():
     assert encode_caption("a red circle in the top left").tolist()[:3] == [
         VOCAB.index(w) for w in ("a", "red", "circle")
     ]
+
+
+def test_image_to_text_captions_all_or_one_template():
+    data = generate(40, torch.Generator().manual_seed(1))
+    assert torch.equal(i2t_captions(data.tokens, data.attrs, "all"), data.tokens)
+    one = i2t_captions(data.tokens, data.attrs, "one")
+    assert not torch.equal(one, data.tokens)  # the 40 captions use all three templates
+    for tokens, attrs, original in zip(one, data.attrs, data.tokens):
+        assert parse_attributes(tokens) == parse_attributes(original) == tuple(attrs.tolist())
+        # template 0 reads "a <colour> <shape> in the ..."
+        assert VOCAB[int(tokens[0])] == "a"
+        assert VOCAB[int(tokens[3])] == "in"
+    with pytest.raises(ValueError, match="mode"):
+        i2t_captions(data.tokens, data.attrs, "some")
+    with pytest.raises(ValueError, match="i2t_captions"):
+        ExperimentConfig(i2t_captions="some")

@@ -58,6 +58,18 @@ def caption_words(shape: int, colour: int, quadrant: int, template: int) -> list
     return words + ["<pad>"] * (CAPTION_LENGTH - len(words))
 
 
+def caption_tokens(attrs: torch.Tensor, templates: torch.Tensor | int) -> torch.Tensor:
+    """Caption ids ``(M, CAPTION_LENGTH)`` of ``(M, 3)`` attributes, each from its template (or one for all)."""
+    if isinstance(templates, int):
+        templates = torch.full((len(attrs),), templates)
+    return torch.stack(
+        [
+            torch.tensor([WORD_TO_ID[w] for w in caption_words(int(a[0]), int(a[1]), int(a[2]), int(k))])
+            for a, k in zip(attrs, templates)
+        ]
+    )
+
+
 def encode_caption(caption: str) -> torch.Tensor:
     """Token ids of a caption written as text, padded to ``CAPTION_LENGTH``.
 
@@ -169,12 +181,7 @@ def generate(num: int, generator: torch.Generator, attrs: torch.Tensor | None = 
         attrs = torch.randint(0, 4, (num, 3), generator=generator)
     size = SIZE_RANGE[0] + (SIZE_RANGE[1] - SIZE_RANGE[0]) * torch.rand(num, generator=generator)
     templates = torch.randint(0, 3, (num,), generator=generator)
-    tokens = torch.stack(
-        [
-            torch.tensor([WORD_TO_ID[w] for w in caption_words(int(a[0]), int(a[1]), int(a[2]), int(k))])
-            for a, k in zip(attrs, templates)
-        ]
-    )
+    tokens = caption_tokens(attrs, templates)
     images = render(attrs, size, generator)
     return ShapesCaptions(images=images, tokens=tokens, attrs=attrs, size=size)
 

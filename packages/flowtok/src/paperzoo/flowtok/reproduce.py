@@ -15,15 +15,16 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from paperzoo.core import StageProgress, StepProgress, quiet_trainer, seed_all
+from paperzoo.core import CliError, StageProgress, StepProgress, quiet_trainer, seed_all
 from paperzoo.eval import Claim, ResultsRecord, plot_curves, summarize, write_outputs
 from paperzoo.flowtok import stages
-from paperzoo.flowtok.data import all_combinations, combo_index, generate, parse_attributes
+from paperzoo.flowtok.data import all_combinations, caption_tokens, combo_index, generate, parse_attributes
 from paperzoo.flowtok.module import CondFlowBaselineModule, FlowTokI2TModule, FlowTokT2IModule
 from paperzoo.flowtok.oracle import frechet_distance
 
 PAPER = "FlowTok: Flowing Seamlessly Across Text and Image Tokens (arXiv 2503.10772)"
 RESULTS = Path(__file__).resolve().parents[3] / "results"
+I2T_CAPTIONS = ("all", "one")
 ALIGN_VARIANTS = {
     "align_mlp": {"gamma_align": 1.0},
     "no_align": {"gamma_align": 0.0},
@@ -54,6 +55,10 @@ class ExperimentConfig:
         diversity_samples: samples per caption for the diversity measure.
         bench_batch: batch of the throughput measurement.
         bench_reps: timed repetitions (alternating methods; the median counts).
+        i2t_captions: the captions the image-to-text flow learns to reach: ``"all"``, every training caption
+            (three templates, as the text-to-image runs), or ``"one"``, template 0 of each image's attributes.
+            A flow from the deterministic ``Z_I`` is a deterministic map: with three phrasings per image it
+            lands between their ``Z_T`` modes (README, "Claims that fail").
     """
 
     stages: stages.StageConfig = field(default_factory=stages.StageConfig)
@@ -72,6 +77,11 @@ class ExperimentConfig:
     diversity_samples: int = 8
     bench_batch: int = 512
     bench_reps: int = 5
+    i2t_captions: str = "all"
+
+    def __post_init__(self) -> None:
+        if self.i2t_captions not in I2T_CAPTIONS:
+            raise ValueError(f"i2t_captions: expected one of {I2T_CAPTIONS}, got {self.i2t_captions!r}")
 
 
 def quick_config() -> ExperimentConfig:
@@ -124,6 +134,19 @@ def sampling_throughput(modules: dict, text_encoder, tokens: torch.Tensor, reps:
                 module.generate(text_encoder(tokens), torch.Generator().manual_seed(0))
             times[name].append(time.perf_counter() - start)
     return {name: len(tokens) / statistics.median(ts) for name, ts in times.items()}
+
+
+def i2t_captions(tokens: torch.Tensor, attrs: torch.Tensor, mode: str) -> torch.Tensor:
+    """The caption ids ``(M, N)`` the image-to-text flow is trained to reach, for ``mode`` ``"all"`` or ``"one"``.
+
+    Args:
+        tokens: the training captions ``(M, N)``, each from one of three templates.
+        attrs: their attributes ``(M, 3)``.
+        mode: ``"all"`` keeps ``tokens``; ``"one"`` rewrites every caption with template 0.
+    """
+    if mode not in I2T_CAPTIONS:
+        raise ValueError(f"mode: expected one of {I2T_CAPTIONS}, got {mode!r}")
+    return tokens if mode == "all" else caption_tokens(attrs, 0)
 
 
 def _i2t_accuracy(module: FlowTokI2TModule, z_image: torch.Tensor, attrs: torch.Tensor) -> float:
@@ -190,7 +213,9 @@ def run_seed(seed: int, cfg: ExperimentConfig, progress: StageProgress) -> dict[
 
     torch.manual_seed(seed)
     i2t = FlowTokI2TModule(modules["flowtok"].projector, cfg.width, cfg.depth, cfg.heads, steps=cfg.sample_steps)
-    i2t = _train(i2t, (z_image, text, data.tokens), cfg, seed, progress, "image-to-text", front)
+    i2t_tokens = i2t_captions(data.tokens, data.attrs, cfg.i2t_captions)
+    i2t_text = text if cfg.i2t_captions == "all" else _encode(text_encoder, i2t_tokens)
+    i2t = _train(i2t, (z_image, i2t_text, i2t_tokens), cfg, seed, progress, "image-to-text", front)
     held_out = generate(64 * cfg.eval_repeats, g, all_combinations(cfg.eval_repeats))
     results["i2t"] = {"acc": _i2t_accuracy(i2t, tokenizer.to_tokens(held_out.images), held_out.attrs)}
 
@@ -316,15 +341,23 @@ def _table4(per_seed: list[dict[str, dict[str, float]]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def reproduce(seeds: list[int] = [0, 1, 2], out: Path | None = None, quick: bool = False) -> int:  # noqa: B006
+def reproduce(
+    seeds: list[int] = [0, 1, 2],  # noqa: B006
+    out: Path | None = None,
+    quick: bool = False,
+    i2t_captions: str = "all",
+) -> int:
     """Run the acceptance experiment: FlowTok, the baseline and the ablations, over seeds.
 
     Args:
         seeds: the seeds to run.
         out: output folder (default: packages/flowtok/results).
         quick: a reduced run (tests).
+        i2t_captions: ``"all"`` or ``"one"``, the captions of the image-to-text flow (``ExperimentConfig``).
     """
-    cfg = quick_config() if quick else ExperimentConfig()
+    if i2t_captions not in I2T_CAPTIONS:
+        raise CliError(f"--i2t_captions: expected one of {', '.join(I2T_CAPTIONS)}, got {i2t_captions!r}")
+    cfg = replace(quick_config() if quick else ExperimentConfig(), i2t_captions=i2t_captions)
     out = Path(out) if out is not None else RESULTS
     start = time.perf_counter()
     per_seed = []
@@ -332,6 +365,7 @@ def reproduce(seeds: list[int] = [0, 1, 2], out: Path | None = None, quick: bool
         for seed in seeds:
             per_seed.append(run_seed(seed, cfg, progress))
     command = "paperzoo-flowtok reproduce --seeds " + " ".join(map(str, seeds)) + (" --quick" if quick else "")
+    command += f" --i2t_captions {i2t_captions}" if i2t_captions != "all" else ""
     record = ResultsRecord(
         "flowtok",
         PAPER,
