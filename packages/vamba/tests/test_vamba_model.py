@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from paperzoo.vamba.baselines import TransformerLMM, build_model
 from paperzoo.vamba.convert import transformer_to_vamba
 from paperzoo.vamba.data import VOCAB_SIZE, SynthHourConfig, collate, make_sample
-from paperzoo.vamba.efficiency import analytic_flops, measured_flops
+from paperzoo.vamba.efficiency import analytic_flops, measured_flops, peak_tensor_memory
 from paperzoo.vamba.model import LMMConfig, Mamba2Block, TinyLMM, causal_depthwise_conv
 
 SMALL = LMMConfig(
@@ -179,3 +179,30 @@ def test_flop_formulas_of_section_2():
     assert abs((f[2] - f[1]) - (f[1] - f[0])) / (f[1] - f[0]) < 0.01
     g = [measured_flops("transformer", cfg, T) for T in (8, 16, 24)]
     assert (g[2] - g[1]) - (g[1] - g[0]) > 0.05 * (g[1] - g[0])
+
+
+class _Linear(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = torch.nn.Linear(1024, 1024, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.lin(x)
+
+
+def test_peak_tensor_memory_counts_the_step_only():
+    # [512, 1024] float32 activations are 2 MiB each; the weight's gradient is 4 MiB. The output, its square and
+    # the gradients flowing back are all alive around the weight-gradient matmul: the peak is 8-12 MiB, and
+    # neither the 4 MiB weight nor the 2 MiB input (allocated before the step) is counted.
+    model = _Linear()
+    peak = peak_tensor_memory(model, {"x": torch.randn(512, 1024)})
+    assert 7.9 <= peak <= 12.1, peak
+    assert model.lin.weight.grad is not None
+    # activations grow with the video: twice the frames, about twice the peak
+    cfg = dataclasses.replace(LMMConfig(vocab_size=VOCAB_SIZE), max_frames=16)
+    peaks = []
+    for frames in (8, 16):
+        torch.manual_seed(0)
+        inputs = {"frames": torch.rand(1, frames, 3, 32, 32), "text": torch.randint(0, VOCAB_SIZE, (1, 10))}
+        peaks.append(peak_tensor_memory(build_model("vamba", cfg), inputs))
+    assert 1.5 <= peaks[1] / peaks[0] <= 2.5, peaks

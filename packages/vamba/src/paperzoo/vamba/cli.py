@@ -39,10 +39,13 @@ def bench(frames: str = "16,64,256,1024", repeats: int = 1) -> int:
     from paperzoo.vamba.efficiency import attention_backend, sweep
 
     print(f"attention backend: {attention_backend()}")
-    print(f"{'arch':<12}{'frames':>7}{'M':>7}{'time s':>10}{'peak MiB':>10}{'GFLOP fwd':>11}")
+    print(f"{'arch':<12}{'frames':>7}{'M':>7}{'time s':>10}{'peak MiB':>10}{'RSS MiB':>10}{'GFLOP fwd':>11}")
 
     def show(arch: str, T: int, row: dict) -> None:
-        print(f"{arch:<12}{T:>7}{16 * T:>7}{row['time_s']:>10.3f}{row['peak_mib']:>10.1f}{row['flops'] / 1e9:>11.2f}")
+        print(
+            f"{arch:<12}{T:>7}{16 * T:>7}{row['time_s']:>10.3f}{row['peak_mib']:>10.1f}"
+            f"{row['rss_peak_mib']:>10.1f}{row['flops'] / 1e9:>11.2f}"
+        )
 
     sweep(counts, repeats=repeats, on_result=show)
     return 0

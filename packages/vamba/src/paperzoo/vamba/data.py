@@ -15,6 +15,7 @@ of a split is a pure function of ``(seed, split, i)``: datasets are generated on
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import lightning.pytorch as pl
@@ -74,7 +75,9 @@ class SynthHourConfig:
 
 
 def make_sample(cfg: SynthHourConfig, seed: int, split: str, index: int) -> dict[str, torch.Tensor]:
-    """One SynthHour sample: ``frames [T, 3, S, S]``, ``text [10]``, ``answer`` (token id), ``qtype`` (0-2)."""
+    """One SynthHour sample: ``frames [T, 3, S, S]``, ``text [10]``, ``answer`` (token id), ``qtype`` (0-2),
+    and what each patch cell shows, ``cell_digit [T, cells]`` (0-9, 10 = none) and ``cell_marker [T, cells]``
+    (0 = none, 1-3 = red, green, blue), the labels of the vision pretraining."""
     rng = np.random.default_rng([seed, SPLITS[split], index])
     images, labels = glyphs(split)
     by_digit = [np.flatnonzero(labels == d) for d in range(10)]
@@ -122,7 +125,14 @@ def make_sample(cfg: SynthHourConfig, seed: int, split: str, index: int) -> dict
         frame, cell = divmod(int(slots[e]), cells)
         r, c = divmod(cell, per_row)
         video[frame, :, 8 * r : 8 * r + 3, 8 * c : 8 * c + 3] = np.asarray(COLOURS[k], np.float32)[:, None, None]
+    # Per-cell contents ([T, cells]): digit 0-9 or 10 (no glyph), marker colour 1-3 or 0 (none).
+    cell_digit = np.full(T * cells, 10, dtype=np.int64)
+    cell_digit[slots] = digits
+    cell_marker = np.zeros(T * cells, dtype=np.int64)
+    cell_marker[slots[markers]] = np.arange(1, 4)
     return {
+        "cell_digit": torch.from_numpy(cell_digit.reshape(T, cells)),
+        "cell_marker": torch.from_numpy(cell_marker.reshape(T, cells)),
         "frames": torch.from_numpy(video),
         "text": torch.tensor([VOCAB[w] for w in text], dtype=torch.long),
         "answer": torch.tensor(VOCAB[answer], dtype=torch.long),
@@ -175,6 +185,55 @@ def collate(samples: list[dict[str, torch.Tensor]], pack: int = 1) -> dict[str, 
         "text_seq_idx": ids.expand(rows, pack, N).reshape(rows, pack * N),
         "packed": True,
     }
+
+
+class CurriculumDataset(Dataset):
+    """Training samples in step order, with the video length growing on a schedule (a curriculum over ``T``).
+
+    Item ``i`` belongs to global optimiser step ``start_step + i // batch_size``; its video has the frames of
+    the schedule phase that step falls in (the last phase lasts beyond its end). Read it in order (no
+    shuffling) so that every batch holds one video length; the samples are i.i.d. draws anyway.
+
+    Args:
+        cfg: generator settings (``frames`` is overridden by the schedule).
+        seed: data seed.
+        schedule: ``[(frames, steps), ...]`` phases in order.
+        batch_size: samples per step.
+        start_step: the global step of the first item (a model that continues another's training).
+        steps: steps of data to serve.
+    """
+
+    def __init__(
+        self,
+        cfg: SynthHourConfig,
+        seed: int,
+        schedule: list[tuple[int, int]],
+        batch_size: int,
+        start_step: int,
+        steps: int,
+    ) -> None:
+        if not schedule or any(f < 4 or n < 0 for f, n in schedule):
+            raise ValueError(f"schedule: expected [(frames >= 4, steps >= 0), ...], got {schedule!r}")
+        self.cfg, self.seed, self.batch_size = cfg, seed, batch_size
+        self.schedule, self.start_step, self.steps = [(int(f), int(n)) for f, n in schedule], start_step, steps
+        self.cfgs = {f: dataclasses.replace(cfg, frames=f) for f, _ in self.schedule}
+
+    def frames_at(self, step: int) -> int:
+        """Frames per video at global step ``step``."""
+        end = 0
+        for frames, n in self.schedule:
+            end += n
+            if step < end:
+                return frames
+        return self.schedule[-1][0]
+
+    def __len__(self) -> int:
+        return self.steps * self.batch_size
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        step = self.start_step + index // self.batch_size
+        global_index = step * self.batch_size + index % self.batch_size
+        return make_sample(self.cfgs[self.frames_at(step)], self.seed, "train", global_index)
 
 
 class SynthHourDataModule(pl.LightningDataModule):
@@ -231,6 +290,19 @@ class SynthHourDataModule(pl.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", True)
+
+    def curriculum_dataloader(self, schedule: list[tuple[int, int]], start_step: int, steps: int) -> DataLoader:
+        """Training batches for global steps ``start_step ... start_step + steps - 1`` of a curriculum over ``T``
+        (:class:`CurriculumDataset`); every model reading the same schedule sees the same data at a step."""
+        dataset = CurriculumDataset(self.cfg, self.seed, schedule, self.batch_size, start_step, steps)
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            shuffle=False,
+            collate_fn=lambda s: collate(s, self.pack),
+            num_workers=self.num_workers,
+            drop_last=True,
+        )
 
     def val_dataloader(self) -> DataLoader:
         return self._loader("val", False)

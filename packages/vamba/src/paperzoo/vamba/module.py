@@ -59,6 +59,8 @@ class VambaModule(pl.LightningModule):
         ca_layer_norm: RMSNorm on the video before cross-attention.
         alpha_balancing: learned balance between SA and CA.
         ca_rope: RoPE on cross-attention Q/K.
+        freeze_vision: keep the frame encoder (ViT + projector) frozen in every stage, as a pretrained vision
+            encoder (see :func:`pretrain_vision`).
     """
 
     def __init__(
@@ -82,6 +84,7 @@ class VambaModule(pl.LightningModule):
         ca_layer_norm: bool = False,
         alpha_balancing: bool = False,
         ca_rope: bool = False,
+        freeze_vision: bool = False,
     ) -> None:
         super().__init__()
         if arch not in ARCHS:
@@ -121,7 +124,8 @@ class VambaModule(pl.LightningModule):
             raise ValueError(f"stage: stage 1 applies to Vamba models only, not arch={self.hparams.arch!r}")
         self.stage = stage
         for name, p in self.model.named_parameters():
-            p.requires_grad_(stage == 2 or stage1_trainable(name))
+            frozen = self.hparams.get("freeze_vision", False) and name.startswith("vision.")
+            p.requires_grad_((stage == 2 or stage1_trainable(name)) and not frozen)
 
     def load_model(self, model: torch.nn.Module) -> None:
         """Swap in a (converted) model of the same arch, keeping the stage's trainable set."""
@@ -175,6 +179,56 @@ class VambaModule(pl.LightningModule):
 
         sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+def pretrain_vision(
+    vision: torch.nn.Module, seed: int, steps: int, videos_per_step: int = 4, lr: float = 2e-3, frames: int = 16
+) -> list[float]:
+    """Pretrain a frame encoder on what each patch shows: its digit (or none) and its marker colour (or none).
+
+    The paper starts from Qwen2-VL, whose vision encoder is pretrained; here the ViT and projector learn to
+    recognise SynthHour's glyphs and markers from per-patch labels of single frames (a linear probe on each
+    video token, discarded afterwards). No question, answer or temporal information is involved, so the
+    QA training that follows still has to learn where to look and how to combine frames.
+
+    Args:
+        vision: a :class:`~paperzoo.vamba.model.FrameEncoder` (trained in place).
+        seed: data seed (frames come from the train split, indices past those the QA training reads).
+        steps: optimiser steps.
+        videos_per_step: videos (of ``frames`` frames each) per step.
+        lr: AdamW learning rate.
+        frames: frames per video.
+
+    Returns:
+        the loss of every step.
+    """
+    from paperzoo.vamba.data import SynthHourConfig, make_sample
+
+    cfg = SynthHourConfig(frames=frames, frame_size=vision.cfg.frame_size)
+    probe = torch.nn.Linear(vision.cfg.d_model, 11 + 4)
+    # glyphs and markers are rare among the background patches: weight them up
+    digit_w = torch.tensor([5.0] * 10 + [1.0])
+    marker_w = torch.tensor([1.0, 30.0, 30.0, 30.0])
+    frozen = [p for p in vision.parameters() if not p.requires_grad]
+    for p in frozen:  # a frozen encoder (freeze_vision) trains here, and only here
+        p.requires_grad_(True)
+    opt = torch.optim.AdamW([*vision.parameters(), *probe.parameters()], lr=lr)
+    losses = []
+    for step in range(steps):
+        samples = [make_sample(cfg, seed, "train", 10**7 + step * videos_per_step + j) for j in range(videos_per_step)]
+        tokens = vision(torch.stack([s["frames"] for s in samples]))  # [n, M, d]
+        out = probe(tokens.reshape(-1, tokens.shape[-1]))
+        digit = torch.stack([s["cell_digit"] for s in samples]).reshape(-1)
+        marker = torch.stack([s["cell_marker"] for s in samples]).reshape(-1)
+        loss = F.cross_entropy(out[:, :11], digit, weight=digit_w)
+        loss = loss + F.cross_entropy(out[:, 11:], marker, weight=marker_w)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    for p in frozen:
+        p.requires_grad_(False)
+    return losses
 
 
 @torch.no_grad()
