@@ -81,7 +81,7 @@ class ExperimentConfig:
 
     def __post_init__(self) -> None:
         if self.i2t_captions not in I2T_CAPTIONS:
-            raise ValueError(f"i2t_captions: expected one of {I2T_CAPTIONS}, got {self.i2t_captions!r}")
+            raise ValueError(f"i2t_captions: expected one of {', '.join(I2T_CAPTIONS)}, got {self.i2t_captions!r}")
 
 
 def quick_config() -> ExperimentConfig:
@@ -355,9 +355,10 @@ def reproduce(
         quick: a reduced run (tests).
         i2t_captions: ``"all"`` or ``"one"``, the captions of the image-to-text flow (``ExperimentConfig``).
     """
-    if i2t_captions not in I2T_CAPTIONS:
-        raise CliError(f"--i2t_captions: expected one of {', '.join(I2T_CAPTIONS)}, got {i2t_captions!r}")
-    cfg = replace(quick_config() if quick else ExperimentConfig(), i2t_captions=i2t_captions)
+    try:
+        cfg = replace(quick_config() if quick else ExperimentConfig(), i2t_captions=i2t_captions)
+    except ValueError as err:  # ExperimentConfig validates the option; the CLI reports it in one line
+        raise CliError(f"--{err}") from err
     out = Path(out) if out is not None else RESULTS
     start = time.perf_counter()
     per_seed = []
