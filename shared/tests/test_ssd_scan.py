@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
+
 import pytest
 import torch
 
 from paperzoo.kernels.ssd_scan import ssd_scan, ssd_scan_ref, ssd_scan_torch
+
+torch_path = importlib.import_module("paperzoo.kernels.ssd_scan.torch")  # the package's name shadows it
 
 TOL = {torch.float32: 2e-5, torch.float16: 3e-3}
 
@@ -159,24 +163,66 @@ def test_public_function_dispatches(monkeypatch):
     torch.testing.assert_close(ssd_scan(**inputs, **kw), ssd_scan_ref(**inputs, **kw), rtol=1e-5, atol=1e-5)
 
 
+def _saved_bytes(L, chunk, requires_grad=True):
+    """Bytes autograd keeps for the backward pass of one scan, and the bytes of its inputs."""
+    total = 0
+
+    def pack(t):
+        nonlocal total
+        total += t.numel() * t.element_size()
+        return t
+
+    inputs = make_inputs(1, L, 2, 4, 1, 8)
+    if not requires_grad:
+        inputs = {k: v.detach() for k, v in inputs.items()}
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        ssd_scan_torch(**inputs, chunk_size=chunk, dt_softplus=True)
+    return total, sum(v.numel() * v.element_size() for v in inputs.values())
+
+
 def test_memory_grows_linearly_in_length():
-    """Bytes autograd keeps for the backward pass: proportional to L at a fixed chunk size."""
-
-    def saved_bytes(L):
-        total = 0
-
-        def pack(t):
-            nonlocal total
-            total += t.numel() * t.element_size()
-            return t
-
-        inputs = make_inputs(1, L, 2, 4, 1, 8)
-        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-            ssd_scan_torch(**inputs, chunk_size=32, dt_softplus=True)
-        return total
-
-    ratio = saved_bytes(2048) / saved_bytes(512)
+    ratio = _saved_bytes(2048, 32)[0] / _saved_bytes(512, 32)[0]
     assert 3.6 < ratio < 4.4
+
+
+@pytest.mark.parametrize("chunk", [16, 64, 256])
+def test_backward_keeps_only_the_inputs(chunk):
+    """The (T, T) blocks are recomputed in backward, not kept: what is saved is the inputs, for any chunk."""
+    saved, inputs = _saved_bytes(1024, chunk)
+    assert saved < 1.2 * inputs  # the inputs, plus one small state per segment where L spans several
+    assert _saved_bytes(1024, chunk, requires_grad=False)[0] == 0
+
+
+def test_gradient_reaches_the_one_input_that_requires_it():
+    inputs = {k: v.detach() for k, v in make_inputs(1, 40, 2, 3, 1, 4).items()}
+    x = inputs.pop("x").requires_grad_()
+    y = ssd_scan_torch(x, **inputs, chunk_size=16, dt_softplus=True)
+    (grad,) = torch.autograd.grad(y.sum(), x)
+    x_ref = x.detach().double().requires_grad_()
+    y_ref = ssd_scan_ref(x_ref, **{k: v.double() for k, v in inputs.items()}, dt_softplus=True)
+    (grad_ref,) = torch.autograd.grad(y_ref.sum(), x_ref)
+    assert rel_rms(grad, grad_ref) < 2e-5
+
+
+@pytest.mark.parametrize(("chunk", "cuts"), [(16, 0), (16, 5), (7, 3)])
+def test_segmented_backward_matches_reference(monkeypatch, chunk, cuts):
+    """Under autograd long inputs run in recomputed segments; values and gradients stay the reference's."""
+    monkeypatch.setattr(torch_path, "SEGMENT_CHUNKS", 2)  # segments of 2 chunks: several boundaries below
+    batch, L = 2, 150
+    inputs = make_inputs(batch, L, 4, 3, 2, 5)
+    ref_inputs = {k: v.detach().double().requires_grad_() for k, v in inputs.items()}
+    seq_idx = packed_ids(batch, L, cuts, seed=3) if cuts else None
+    g = torch.Generator().manual_seed(2)
+    gy = torch.randn(batch, L, 4, 3, generator=g, dtype=torch.float64)
+    gfinal = torch.randn(batch, 4, 3, 5, generator=g, dtype=torch.float64)
+    y_ref, final_ref, grads_ref = run_and_grad(ssd_scan_ref, ref_inputs, gy, gfinal, seq_idx=seq_idx)
+    y, final, grads = run_and_grad(ssd_scan_torch, inputs, gy, gfinal, chunk_size=chunk, seq_idx=seq_idx)
+    assert rel_rms(y, y_ref) < 2e-5
+    assert rel_rms(final, final_ref) < 2e-5
+    for name, grad in grads.items():
+        assert rel_rms(grad, grads_ref[name]) < 1e-4, name
+    saved, input_bytes = _saved_bytes(L, chunk)
+    assert saved < 1.2 * input_bytes  # the inputs plus one small state per segment
 
 
 def _bad(**changes):

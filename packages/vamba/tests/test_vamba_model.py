@@ -65,6 +65,36 @@ def test_mamba2_block_matches_naive_recurrence_forward_and_grads(L):
         torch.testing.assert_close(a, b, rtol=1e-7, atol=1e-9)
 
 
+def test_mamba2_recompute_gives_the_same_gradients_and_saves_less():
+    """The recomputing mixer (the fused kernel's memory contract) is the plain one, keeping far less."""
+    torch.manual_seed(0)
+    plain = Mamba2Block(32, d_state=8, headdim=16, chunk_size=8).double()
+    lean = Mamba2Block(32, d_state=8, headdim=16, chunk_size=8, recompute=True).double()
+    lean.load_state_dict(plain.state_dict())
+    u = torch.randn(2, 40, 32, dtype=torch.float64, requires_grad=True)
+    seq_idx = torch.tensor([[0] * 25 + [1] * 15, [0] * 40])
+
+    def run(block):
+        saved = 0
+
+        def pack(t):
+            nonlocal saved
+            saved += t.numel() * t.element_size()
+            return t
+
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            y = block(u, seq_idx=seq_idx)
+        return y, torch.autograd.grad(y.pow(2).sum(), [u, *block.parameters()]), saved
+
+    y, grads, saved = run(plain)
+    y_lean, grads_lean, saved_lean = run(lean)
+    torch.testing.assert_close(y_lean, y, rtol=1e-10, atol=1e-12)
+    for a, b in zip(grads_lean, grads, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-8, atol=1e-10)
+    in_proj_out = u.shape[0] * u.shape[1] * lean.in_proj.out_features * 8
+    assert saved_lean < 1.5 * (u.numel() * 8 + in_proj_out) < saved
+
+
 def test_mamba2_packed_seq_idx_matches_naive_and_isolates():
     torch.manual_seed(0)
     block = Mamba2Block(32, d_state=8, headdim=16, chunk_size=8).double()

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from paperzoo.kernels.ssd_scan import ssd_scan
 
@@ -52,6 +53,9 @@ class LMMConfig:
         alpha_balancing: ``h + a SA + (1 - a) CA`` with a learned ``a`` (released default: off).
         ca_rope: RoPE on cross-attention Q/K (released default: off).
         use_mixer: run the Mamba-2 mixer on the video (False gives the CA-only ablation).
+        mixer_recompute: the mixer keeps only its in-projection's output for backward and recomputes the
+            conv, the scan and the gated norm there, as the fused Mamba-2 kernel of the released code does;
+            it trades a second mixer forward for memory (False keeps every activation).
     """
 
     vocab_size: int = 40
@@ -78,6 +82,7 @@ class LMMConfig:
     alpha_balancing: bool = False
     ca_rope: bool = False
     use_mixer: bool = True
+    mixer_recompute: bool = True
 
     def __post_init__(self) -> None:
         if self.frame_size % self.patch_size:
@@ -238,8 +243,10 @@ class Mamba2Block(nn.Module):
         dt_max: float = 0.1,
         dt_init_floor: float = 1e-4,
         conv_bias: bool = True,
+        recompute: bool = False,
     ) -> None:
         super().__init__()
+        self.recompute = recompute
         self.d_inner = expand * d_model
         self.n_heads = self.d_inner // headdim
         self.headdim, self.d_state, self.ngroups, self.chunk_size = headdim, d_state, ngroups, chunk_size
@@ -258,9 +265,17 @@ class Mamba2Block(nn.Module):
 
     def forward(self, u: torch.Tensor, seq_idx: torch.Tensor | None = None) -> torch.Tensor:
         """Mix ``u [B, M, d]`` along time; ``seq_idx [B, M]`` resets the conv and the scan between videos."""
-        b, M, _ = u.shape
+        zxbcdt = self.in_proj(u)  # [B, M, 2E + 2GN + H]
+        if self.recompute and torch.is_grad_enabled():
+            # Keep zxbcdt only; backward reruns conv, scan and norm (the fused kernel's checkpoint level 1).
+            return checkpoint(self._mix, zxbcdt, seq_idx, use_reentrant=False)
+        return self._mix(zxbcdt, seq_idx)
+
+    def _mix(self, zxbcdt: torch.Tensor, seq_idx: torch.Tensor | None) -> torch.Tensor:
+        """Conv, scan, gated norm and out-projection of the in-projection ``zxbcdt [B, M, 2E + 2GN + H]``."""
+        b, M, _ = zxbcdt.shape
         E, G, N, H = self.d_inner, self.ngroups, self.d_state, self.n_heads
-        z, xBC, dt = torch.split(self.in_proj(u), [E, E + 2 * G * N, H], dim=-1)
+        z, xBC, dt = torch.split(zxbcdt, [E, E + 2 * G * N, H], dim=-1)
         xBC = F.silu(causal_depthwise_conv(xBC, self.conv_weight, self.conv_bias, seq_idx))
         x, Bm, Cm = torch.split(xBC, [E, G * N, G * N], dim=-1)
         y = ssd_scan(
@@ -295,7 +310,14 @@ class VambaDecoderLayer(nn.Module):
         if cfg.use_mixer:
             self.vision_norm = nn.RMSNorm(d, eps=1e-6)
             self.vision_mixer = Mamba2Block(
-                d, cfg.d_state, cfg.d_conv, cfg.expand, cfg.headdim, cfg.ngroups, cfg.chunk_size
+                d,
+                cfg.d_state,
+                cfg.d_conv,
+                cfg.expand,
+                cfg.headdim,
+                cfg.ngroups,
+                cfg.chunk_size,
+                recompute=cfg.mixer_recompute,
             )
 
     def forward(

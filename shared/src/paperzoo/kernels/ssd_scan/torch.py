@@ -14,6 +14,15 @@ Every exponent is a difference ``Acum_t - Acum_s`` with ``s <= t`` (or ``Acum_t`
 positive for a decaying ``A``: nothing overflows. Entries that must vanish (``s > t``, or ``s`` and ``t`` in
 different packed sequences) are set to ``-inf`` before the exponential, not multiplied by zero after it.
 Memory is ``O(L * T)`` per head: linear in ``L``.
+
+Under autograd the sequence is cut into segments of ``SEGMENT_CHUNKS`` chunks, each run inside a
+non-reentrant ``torch.utils.checkpoint`` with the previous segment's final state as its initial state. The
+forward keeps only the inputs and one small state per segment for backward; the backward recomputes one
+segment's ``(T, T)`` blocks, chunk states and padded copies at a time and differentiates them. So what a layer
+holds until backward is the size of its inputs, and the transient memory of its backward is bounded by a
+segment, not by ``L``. This is the memory contract of the Triton kernel (it too recomputes within chunks in
+backward) and of FlashAttention, which the Transformer baselines use; without it a stack of Mamba-2 layers
+would keep several ``(L, T)`` blocks per head alive at once. The price is a second forward in backward.
 """
 
 from __future__ import annotations
@@ -22,6 +31,9 @@ import math
 
 import torch
 import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
+
+SEGMENT_CHUNKS = 16  # chunks per recomputed segment under autograd (module docstring)
 
 
 def _pad_time(t: torch.Tensor, Lp: int, value: float | None = 0.0) -> torch.Tensor:
@@ -51,7 +63,54 @@ def ssd_scan_torch(
     seq_idx: torch.Tensor | None = None,
     return_final_states: bool = False,
 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-    """SSD scan, chunked; same arguments and results as :func:`ssd_scan_ref`."""
+    """SSD scan, chunked; same arguments and results as :func:`ssd_scan_ref`.
+
+    When autograd records (grad enabled and some input requires grad), only the inputs are saved for
+    backward and the chunked computation is recomputed there (see the module docstring).
+    """
+    args = (x, dt, A, B, C, chunk_size, D, z, dt_bias, dt_softplus, initial_states, seq_idx, return_final_states)
+    tensors = (x, dt, A, B, C, D, z, dt_bias, initial_states)
+    if not (torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)):
+        return _ssd_scan_chunked(*args)
+    L = x.shape[1]
+    seg_len = min(chunk_size, L) * SEGMENT_CHUNKS  # a whole number of chunks: same chunking as one pass
+    if seg_len >= L:
+        return checkpoint(_ssd_scan_chunked, *args, use_reentrant=False)
+    ys, state = [], initial_states
+    for start in range(0, L, seg_len):
+        piece = slice(start, min(start + seg_len, L))
+        if seq_idx is not None and start > 0:
+            # The carried state belongs to the sequence at the previous step: drop it where a new one starts.
+            keep = (seq_idx[:, start] == seq_idx[:, start - 1]).to(state.dtype)  # [b]
+            state = state * keep[:, None, None, None]
+        y, state = checkpoint(
+            _ssd_scan_chunked,
+            x[:, piece], dt[:, piece], A, B[:, piece], C[:, piece], chunk_size, D,
+            None if z is None else z[:, piece], dt_bias, dt_softplus, state,
+            None if seq_idx is None else seq_idx[:, piece], True,
+            use_reentrant=False,
+        )  # fmt: skip
+        ys.append(y)
+    y = torch.cat(ys, dim=1)  # [b, L, h, p]
+    return (y, state) if return_final_states else y
+
+
+def _ssd_scan_chunked(
+    x: torch.Tensor,
+    dt: torch.Tensor,
+    A: torch.Tensor,
+    B: torch.Tensor,
+    C: torch.Tensor,
+    chunk_size: int,
+    D: torch.Tensor | None,
+    z: torch.Tensor | None,
+    dt_bias: torch.Tensor | None,
+    dt_softplus: bool,
+    initial_states: torch.Tensor | None,
+    seq_idx: torch.Tensor | None,
+    return_final_states: bool,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """The chunked algorithm itself (module docstring); :func:`ssd_scan_torch` decides whether to recompute."""
     dtype_in = x.dtype
     compute = torch.float64 if x.dtype == torch.float64 else torch.float32
     batch, L, heads, headdim = x.shape
