@@ -32,6 +32,7 @@ def test_fit_fast_dev_run(tmp_path, monkeypatch):
         (["bench", "--steps", "0"], "--steps: expected an integer >= 1"),
         (["bench", "--batch", "-4"], "--batch: expected an integer >= 1"),
         (["reproduce", "--i2t_captions", "some"], "--i2t_captions: expected one of all, one"),
+        (["reproduce", "--train_steps", "0"], "--train_steps: expected an integer >= 1"),
     ],
 )
 def test_bad_input_gets_one_error_line(args, expected, capsys, tmp_path, monkeypatch):

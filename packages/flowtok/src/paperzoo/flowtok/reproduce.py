@@ -82,6 +82,8 @@ class ExperimentConfig:
     def __post_init__(self) -> None:
         if self.i2t_captions not in I2T_CAPTIONS:
             raise ValueError(f"i2t_captions: expected one of {', '.join(I2T_CAPTIONS)}, got {self.i2t_captions!r}")
+        if isinstance(self.train_steps, bool) or not isinstance(self.train_steps, int) or self.train_steps < 1:
+            raise ValueError(f"train_steps: expected an integer >= 1, got {self.train_steps!r}")
 
 
 def quick_config() -> ExperimentConfig:
@@ -346,6 +348,7 @@ def reproduce(
     out: Path | None = None,
     quick: bool = False,
     i2t_captions: str = "one",
+    train_steps: int | None = None,
 ) -> int:
     """Run the acceptance experiment: FlowTok, the baseline and the ablations, over seeds.
 
@@ -354,9 +357,13 @@ def reproduce(
         out: output folder (default: packages/flowtok/results).
         quick: a reduced run (tests).
         i2t_captions: ``"all"`` or ``"one"``, the captions of the image-to-text flow (``ExperimentConfig``).
+        train_steps: the optimiser steps of every flow run, method, baseline and ablations alike (default:
+            ``ExperimentConfig.train_steps``, 1000; README "Claims that fail" for 3000).
     """
     try:
         cfg = replace(quick_config() if quick else ExperimentConfig(), i2t_captions=i2t_captions)
+        if train_steps is not None:
+            cfg = replace(cfg, train_steps=train_steps)
     except ValueError as err:  # ExperimentConfig validates the option; the CLI reports it in one line
         raise CliError(f"--{err}") from err
     out = Path(out) if out is not None else RESULTS
@@ -367,6 +374,7 @@ def reproduce(
             per_seed.append(run_seed(seed, cfg, progress))
     command = "paperzoo-flowtok reproduce --seeds " + " ".join(map(str, seeds)) + (" --quick" if quick else "")
     command += f" --i2t_captions {i2t_captions}" if i2t_captions != ExperimentConfig.i2t_captions else ""
+    command += f" --train_steps {train_steps}" if train_steps is not None else ""
     record = ResultsRecord(
         "flowtok",
         PAPER,
