@@ -115,6 +115,32 @@ def test_nonselective_mamba_is_exactly_lti():
     assert nonselective_vs_lti(0) < 1e-10
 
 
+@pytest.mark.parametrize("gated", [True, False])
+def test_nonselective_mamba_conv_mode_equals_scan_and_step(gated):
+    # The LTI ablation trains through its convolution kernel; it must be the same block as the scan and the
+    # recurrent decode step, values and gradients.
+    torch.manual_seed(0)
+    conv = Mamba(8, d_state=4, selective=False, gated=gated).double()
+    scan = Mamba(8, d_state=4, selective=False, gated=gated, lti_mode="scan").double()
+    scan.load_state_dict(conv.state_dict())
+    x = torch.randn(2, 30, 8, dtype=torch.float64, requires_grad=True)
+    y_conv, y_scan = conv(x), scan(x)
+    # The scan path computes A = -exp(A_log) in float32 (as in training); the conv path in x's dtype.
+    torch.testing.assert_close(y_conv, y_scan, rtol=1e-6, atol=1e-8)
+    g_conv = torch.autograd.grad(y_conv.square().sum(), [x, conv.B_const, conv.A_log, conv.dt_bias])
+    g_scan = torch.autograd.grad(y_scan.square().sum(), [x, scan.B_const, scan.A_log, scan.dt_bias])
+    for a, b in zip(g_conv, g_scan, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-8)
+    with torch.no_grad():
+        state, steps = tuple(s_.double() for s_ in conv.init_state(2)), []
+        for t in range(30):
+            y, state = conv.step(x[:, t], state)
+            steps.append(y)
+    torch.testing.assert_close(torch.stack(steps, 1), y_conv.detach(), rtol=1e-8, atol=1e-10)
+    with pytest.raises(ValueError, match="lti_mode"):
+        Mamba(8, selective=False, lti_mode="fft")
+
+
 def test_mamba_parameters_depend_on_input():
     torch.manual_seed(0)
     block = Mamba(16, d_state=4)

@@ -4,7 +4,8 @@
 S6: ``B_t = Linear_N(x_t)``, ``C_t = Linear_N(x_t)``, ``Δ_t = softplus(bias + Linear(Linear_R(x_t)))``,
 ``Ā_t = exp(Δ_t A)``, ``B̄_t = Δ_t B_t``, with ``A = -exp(A_log)`` real, diagonal, S4D-Real initialised.
 
-Ablations: ``selective=False`` makes Δ, B and C learned constants (the block is then LTI);
+Ablations: ``selective=False`` makes Δ, B and C learned constants (the block is then LTI, and by default runs
+as the equivalent causal convolution ``K_l = Δ Σ_n C_n B_n exp(Δ A_n l)`` by FFT, as LTI SSMs train);
 ``gated=False`` drops the ``SiLU(z)`` gate.
 """
 
@@ -37,6 +38,8 @@ class Mamba(nn.Module):
         dt_rank: rank ``R`` of the Δ projection; default ``ceil(d_model / 16)``.
         selective: Δ, B, C computed from the input (S6); ``False`` makes them learned constants.
         gated: multiply by ``SiLU(z)``.
+        lti_mode: with ``selective=False``, ``"conv"`` (FFT convolution with the SSM's kernel, the LTI era's
+            training mode) or ``"scan"`` (the shared ``selective_scan``); the two are equal (tested).
     """
 
     def __init__(
@@ -48,8 +51,12 @@ class Mamba(nn.Module):
         dt_rank: int | None = None,
         selective: bool = True,
         gated: bool = True,
+        lti_mode: str = "conv",
     ) -> None:
         super().__init__()
+        if lti_mode not in ("conv", "scan"):
+            raise ValueError(f"lti_mode: expected 'conv' or 'scan', got {lti_mode!r}")
+        self.lti_mode = lti_mode
         self.d_model, self.d_state, self.d_conv = d_model, d_state, d_conv
         self.d_inner = d_inner = expand * d_model
         self.dt_rank = dt_rank or math.ceil(d_model / 16)
@@ -90,6 +97,8 @@ class Mamba(nn.Module):
         xz = self.in_proj(hidden).transpose(1, 2)  # [B, (2) d_inner, L]
         x, z = xz.chunk(2, dim=1) if self.gated else (xz, None)
         x = F.silu(self.conv1d(x)[..., :L])
+        if not self.selective and self.lti_mode == "conv":
+            return self.out_proj(self.lti_conv(x, z).transpose(1, 2))
         delta, B, C = self.ssm_params(x)
         A = -torch.exp(self.A_log.float())
         y = selective_scan(
@@ -97,6 +106,25 @@ class Mamba(nn.Module):
             z=None if z is None else z.contiguous(), delta_bias=self.dt_bias.float(), delta_softplus=True,
         )  # fmt: skip
         return self.out_proj(y.transpose(1, 2))
+
+    def lti_kernel(self, L: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """The non-selective block's convolution kernel ``K [d_inner, L]``: ``Δ_d Σ_n C_n B_n exp(Δ_d A_dn l)``."""
+        if self.selective:
+            raise ValueError("lti_kernel: the selective block is not time-invariant")
+        A = -torch.exp(self.A_log.to(dtype))  # [d, N]
+        dt = F.softplus(self.dt_bias.to(dtype))  # [d]
+        pos = torch.arange(L, device=A.device, dtype=A.dtype)
+        decay = torch.exp(dt[:, None, None] * A[:, :, None] * pos)  # [d, N, L]
+        return dt[:, None] * torch.einsum("n,dnl->dl", (self.C_const * self.B_const).to(dtype), decay)
+
+    def lti_conv(self, x: torch.Tensor, z: torch.Tensor | None) -> torch.Tensor:
+        """The non-selective SSM as a causal FFT convolution, plus ``D x`` and the gate; ``[B, d_inner, L]``."""
+        L = x.shape[-1]
+        K = self.lti_kernel(L, x.dtype)
+        n = 2 * L
+        y = torch.fft.irfft(torch.fft.rfft(x, n=n) * torch.fft.rfft(K, n=n), n=n)[..., :L]
+        y = y + self.D.to(x.dtype)[:, None] * x
+        return y if z is None else y * F.silu(z)
 
     def init_state(self, batch: int, device: torch.device | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Zero decode state: ``(conv_state [B, d_inner, d_conv], ssm_state [B, d_inner, N])``."""
