@@ -27,6 +27,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
+from paperzoo.core import saved_for_backward
 from paperzoo.kernels.selective_scan import selective_scan_torch
 from paperzoo.kernels.ssd_scan import ssd_scan_torch
 
@@ -120,17 +121,8 @@ def fwd_bwd(fn: Callable[..., torch.Tensor], inputs: dict[str, torch.Tensor]) ->
 
 def saved_bytes(fn: Callable[..., torch.Tensor], inputs: dict[str, torch.Tensor]) -> int:
     """Bytes autograd stores for the backward pass of one call."""
-    total = 0
-
-    def pack(t: torch.Tensor) -> torch.Tensor:
-        nonlocal total
-        total += t.numel() * t.element_size()
-        return t
-
     leaves = {k: v.detach().requires_grad_() for k, v in inputs.items()}
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        fn(**leaves)
-    return total
+    return saved_for_backward(fn, **leaves)[1]
 
 
 def bench_cpu(args: argparse.Namespace) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from paperzoo.core import saved_for_backward
 from paperzoo.kernels.selective_scan import selective_scan, selective_scan_ref, selective_scan_torch
 from paperzoo.kernels.selective_scan.torch import LinearScan
 
@@ -149,17 +150,7 @@ def test_memory_grows_linearly_in_length():
     """Bytes autograd keeps for the backward pass: proportional to L, not to L * chunk or L**2."""
 
     def saved_bytes(L):
-        total = 0
-
-        def pack(t):
-            nonlocal total
-            total += t.numel() * t.element_size()
-            return t
-
-        inputs = make_inputs(1, 8, 4, L)
-        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-            selective_scan_torch(**inputs, delta_softplus=True)
-        return total
+        return saved_for_backward(selective_scan_torch, **make_inputs(1, 8, 4, L), delta_softplus=True)[1]
 
     ratio = saved_bytes(4096) / saved_bytes(1024)
     assert 3.6 < ratio < 4.4

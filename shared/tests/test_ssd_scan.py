@@ -7,6 +7,7 @@ import importlib
 import pytest
 import torch
 
+from paperzoo.core import saved_for_backward
 from paperzoo.kernels.ssd_scan import ssd_scan, ssd_scan_ref, ssd_scan_torch
 
 torch_path = importlib.import_module("paperzoo.kernels.ssd_scan.torch")  # the package's name shadows it
@@ -165,18 +166,10 @@ def test_public_function_dispatches(monkeypatch):
 
 def _saved_bytes(L, chunk, requires_grad=True):
     """Bytes autograd keeps for the backward pass of one scan, and the bytes of its inputs."""
-    total = 0
-
-    def pack(t):
-        nonlocal total
-        total += t.numel() * t.element_size()
-        return t
-
     inputs = make_inputs(1, L, 2, 4, 1, 8)
     if not requires_grad:
         inputs = {k: v.detach() for k, v in inputs.items()}
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        ssd_scan_torch(**inputs, chunk_size=chunk, dt_softplus=True)
+    total = saved_for_backward(ssd_scan_torch, **inputs, chunk_size=chunk, dt_softplus=True)[1]
     return total, sum(v.numel() * v.element_size() for v in inputs.values())
 
 

@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from paperzoo.core import saved_for_backward
 from paperzoo.vamba.baselines import TransformerLMM, build_model
 from paperzoo.vamba.convert import transformer_to_vamba
 from paperzoo.vamba.data import VOCAB_SIZE, SynthHourConfig, collate, make_sample
@@ -75,15 +76,7 @@ def test_mamba2_recompute_gives_the_same_gradients_and_saves_less():
     seq_idx = torch.tensor([[0] * 25 + [1] * 15, [0] * 40])
 
     def run(block):
-        saved = 0
-
-        def pack(t):
-            nonlocal saved
-            saved += t.numel() * t.element_size()
-            return t
-
-        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-            y = block(u, seq_idx=seq_idx)
+        y, saved = saved_for_backward(block, u, seq_idx=seq_idx)
         return y, torch.autograd.grad(y.pow(2).sum(), [u, *block.parameters()]), saved
 
     y, grads, saved = run(plain)

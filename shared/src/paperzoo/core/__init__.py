@@ -6,11 +6,13 @@
 - :mod:`~paperzoo.core.cache`: ``$PAPERZOO_CACHE`` and artefacts keyed by a config hash.
 - :mod:`~paperzoo.core.callbacks`: stopping on a non-finite loss; progress bars that follow the steps.
 - :mod:`~paperzoo.core.training`: quiet trainers and progress for the stages of ``reproduce``.
+- :mod:`~paperzoo.core.memory`: the bytes autograd keeps for backward.
 """
 
 from paperzoo.core.cache import cache_dir, cached, config_hash, load_stage, save_stage
 from paperzoo.core.callbacks import NonFiniteLossStop, StepProgress
 from paperzoo.core.cli import CliError, PaperCLI, run_cli
+from paperzoo.core.memory import saved_for_backward
 from paperzoo.core.seeding import seed_all
 from paperzoo.core.training import StageProgress, quiet_trainer
 
@@ -27,5 +29,6 @@ __all__ = [
     "quiet_trainer",
     "run_cli",
     "save_stage",
+    "saved_for_backward",
     "seed_all",
 ]
