@@ -40,3 +40,18 @@ def log_uniform_dt(H: int, dt_min: float, dt_max: float, generator: torch.Genera
     """``log Δ`` drawn uniformly in ``[log dt_min, log dt_max]``, one per channel; ``[H]``."""
     u = torch.rand(H, generator=generator)
     return u * (math.log(dt_max) - math.log(dt_min)) + math.log(dt_min)
+
+
+def causal_fft_conv(u: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
+    """Causal convolution ``y_l = sum_{j<=l} K_j u_{l-j}`` per channel, by FFT zero-padded to ``2L`` (no wrap-around).
+
+    Args:
+        u: ``[B, d, L]``.
+        K: ``[d, L]`` the LTI SSM's kernel.
+
+    Returns:
+        ``[B, d, L]``.
+    """
+    L = u.shape[-1]
+    n = 2 * L
+    return torch.fft.irfft(torch.fft.rfft(u, n=n) * torch.fft.rfft(K, n=n), n=n)[..., :L]

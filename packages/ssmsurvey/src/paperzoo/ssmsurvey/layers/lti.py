@@ -11,7 +11,7 @@ import math
 import torch
 from torch import nn
 
-from paperzoo.ssmsurvey.layers.common import OutputStage, check_sequence, log_uniform_dt
+from paperzoo.ssmsurvey.layers.common import OutputStage, causal_fft_conv, check_sequence, log_uniform_dt
 from paperzoo.ssmsurvey.layers.discretize import bilinear, zoh
 
 
@@ -83,9 +83,7 @@ class LTISSM(nn.Module):
         if (mode or self.mode) == "conv" and not self.output_from_previous_state:
             L = u.shape[1]
             K = self.kernel(L).to(u.dtype)  # [H, L]
-            n = 2 * L
-            y = torch.fft.irfft(torch.fft.rfft(u.transpose(1, 2), n=n) * torch.fft.rfft(K, n=n), n=n)[..., :L]
-            return y.transpose(1, 2) + self.D * u
+            return causal_fft_conv(u.transpose(1, 2), K).transpose(1, 2) + self.D * u
         Ad, Bd = self.discrete()
         Bt, L, H = u.shape
         x = u.new_zeros(Bt, H, self.d_state)  # [B, H, N]

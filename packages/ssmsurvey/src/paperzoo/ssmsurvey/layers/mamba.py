@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from paperzoo.kernels.selective_scan import selective_scan
-from paperzoo.ssmsurvey.layers.common import check_sequence
+from paperzoo.ssmsurvey.layers.common import causal_fft_conv, check_sequence
 
 
 def inverse_softplus_dt(d: int, dt_min: float = 1e-3, dt_max: float = 1e-1) -> torch.Tensor:
@@ -121,8 +121,7 @@ class Mamba(nn.Module):
         """The non-selective SSM as a causal FFT convolution, plus ``D x`` and the gate; ``[B, d_inner, L]``."""
         L = x.shape[-1]
         K = self.lti_kernel(L, x.dtype)
-        n = 2 * L
-        y = torch.fft.irfft(torch.fft.rfft(x, n=n) * torch.fft.rfft(K, n=n), n=n)[..., :L]
+        y = causal_fft_conv(x, K)
         y = y + self.D.to(x.dtype)[:, None] * x
         return y if z is None else y * F.silu(z)
 

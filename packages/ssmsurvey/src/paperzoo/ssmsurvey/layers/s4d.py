@@ -11,7 +11,7 @@ import math
 import torch
 from torch import nn
 
-from paperzoo.ssmsurvey.layers.common import OutputStage, check_sequence, log_uniform_dt
+from paperzoo.ssmsurvey.layers.common import OutputStage, causal_fft_conv, check_sequence, log_uniform_dt
 from paperzoo.ssmsurvey.layers.discretize import bilinear_diagonal, hippo_legs_normal_eigvals, zoh_diagonal
 
 INITS = ("lin", "inv", "real", "legs")
@@ -118,9 +118,7 @@ class S4D(nn.Module):
         if (mode or self.mode) == "recurrent":
             return self.recurrent(u)
         K = self.kernel(L).to(u.dtype)  # [H, L]
-        n = 2 * L
-        y = torch.fft.irfft(torch.fft.rfft(u.transpose(1, 2), n=n) * torch.fft.rfft(K, n=n), n=n)[..., :L]
-        return y.transpose(1, 2) + self.D * u
+        return causal_fft_conv(u.transpose(1, 2), K).transpose(1, 2) + self.D * u
 
     def recurrent(self, u: torch.Tensor) -> torch.Tensor:
         """``x_k = Ā x_{k-1} + B̄ u_k``, ``y_k = 2 Re(C x_k) + D u_k``, one step at a time; ``[B, L, H]``."""
