@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import inspect
 
+import lightning.pytorch as pl
 import pytest
 import torch
 from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from paperzoo.core import quiet_trainer
 
 from paperzoo.flowtok import transport
 from paperzoo.flowtok.data import VOCAB, encode_caption, generate, parse_attributes
@@ -14,6 +18,7 @@ from paperzoo.flowtok.model import FlowTokDiT
 from paperzoo.flowtok.module import FlowTokT2IModule
 from paperzoo.flowtok.projector import AlignmentHead, TextProjector, kl_divergence
 from paperzoo.flowtok.reproduce import ExperimentConfig, i2t_captions
+from paperzoo.flowtok.text_encoder import TextEncoder
 from paperzoo.flowtok.tokenizer import ImageTokenizer
 
 
@@ -165,6 +170,37 @@ def test_bad_inputs_raise_clear_errors():
         transport.sample(net, torch.randn(2, 8, 8), steps=0)
     with pytest.raises(ValueError, match="steps"):
         FlowTokT2IModule(steps=0, pretrained=False)
+    with pytest.raises(ValueError, match="ema_decay"):
+        FlowTokT2IModule(ema_decay=1.0, pretrained=False)
+
+
+def _fit_tiny(ema_decay: float, callbacks: list) -> FlowTokT2IModule:
+    torch.manual_seed(0)
+    module = FlowTokT2IModule(text_dim=16, width=32, depth=1, heads=2, ema_decay=ema_decay, pretrained=False)
+    module.attach(TextEncoder(dim=16, depth=1, heads=2), ImageTokenizer(width=16, depth=1, heads=2, latent_dim=8))
+    data = TensorDataset(torch.randn(64, 8, 8), torch.randn(64, 8, 16))
+    loader = DataLoader(data, batch_size=16, shuffle=True, generator=torch.Generator().manual_seed(0))
+    quiet_trainer(max_steps=6, callbacks=callbacks).fit(module, loader)
+    return module
+
+
+def test_fit_leaves_the_exponential_moving_average_of_the_weights():
+    class Record(pl.Callback):
+        def __init__(self) -> None:
+            self.history: list[list[torch.Tensor]] = []
+
+        def on_train_batch_end(self, trainer, pl_module, *args) -> None:
+            self.history.append([p.detach().clone() for p in pl_module.dit.parameters()])
+
+    record = Record()
+    raw = _fit_tiny(0.0, [record])  # the EMA does not change the trajectory: the raw run gives every step
+    averaged = _fit_tiny(0.5, [])
+    expected = record.history[0]
+    for step in record.history[1:]:
+        expected = [0.5 * e + 0.5 * p for e, p in zip(expected, step)]
+    for got, want in zip(averaged.dit.parameters(), expected):
+        torch.testing.assert_close(got.detach(), want)
+    assert not all(torch.equal(a, b) for a, b in zip(averaged.dit.parameters(), raw.dit.parameters()))
 
 
 def test_captions_state_their_attributes():

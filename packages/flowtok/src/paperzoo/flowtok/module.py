@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import lightning.pytorch as pl
 import torch
+from lightning.pytorch.callbacks import EMAWeightAveraging
 import torch.nn.functional as F
 
 from paperzoo.flowtok import transport
@@ -22,6 +23,7 @@ from paperzoo.flowtok.tokenizer import ImageTokenizer
 from paperzoo.kernels import flow
 
 T_SAMPLERS = ("uniform", "logit_normal")
+EMA_DECAY = 0.995  # a half-life of about 140 steps: a fraction of the 1000-step tiny budget
 
 
 def _adamw(module: pl.LightningModule, lr: float, weight_decay: float, warmup: int) -> dict:
@@ -29,6 +31,11 @@ def _adamw(module: pl.LightningModule, lr: float, weight_decay: float, warmup: i
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, betas=(0.9, 0.95))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: min(1.0, (step + 1) / max(warmup, 1)))
     return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+def _check_ema(ema_decay: float) -> None:
+    if not 0 <= ema_decay < 1:
+        raise ValueError(f"ema_decay: expected a number in [0, 1), got {ema_decay}")
 
 
 def _positive(**values: float) -> None:
@@ -127,6 +134,10 @@ class _FlowBase(pl.LightningModule):
         return self
 
     def setup(self, stage: str) -> None:
+        self.ensure_front_ends()
+
+    def ensure_front_ends(self) -> None:
+        """Attach the stage-0 front ends of ``front_end_seed`` unless ``attach`` was called (idempotent)."""
         if self.text_encoder is None:
             from paperzoo.flowtok.stages import front_ends
 
@@ -145,6 +156,27 @@ class _FlowBase(pl.LightningModule):
 
     def configure_optimizers(self):
         return _adamw(self, self.hparams.lr, self.hparams.weight_decay, self.hparams.warmup)
+
+    def configure_callbacks(self):
+        # Flow and diffusion models are evaluated with an exponential moving average of their weights (DiT,
+        # U-ViT, CrossFlow). Lightning's callback keeps the average, writes it as the checkpoint's state_dict
+        # (the raw weights go under "current_model_state" for resuming) and copies it into the module when
+        # fit ends, so sampling after ``fit`` uses the averaged weights.
+        decay = self.hparams.get("ema_decay", 0.0)
+        return [_FlowEMA(decay=decay)] if decay > 0 else []
+
+
+class _FlowEMA(EMAWeightAveraging):
+    """Lightning's EMA callback, with the module's front ends attached before the average copies the module.
+
+    Lightning runs the callbacks' ``setup`` before the module's, and the average must hold the same parameters
+    as the module (the frozen front ends included) to be swapped with it.
+    """
+
+    def setup(self, trainer: pl.Trainer, pl_module: _FlowBase, stage: str) -> None:
+        if stage == "fit":
+            pl_module.ensure_front_ends()
+        super().setup(trainer, pl_module, stage)
 
 
 class FlowTokT2IModule(_FlowBase):
@@ -173,6 +205,7 @@ class FlowTokT2IModule(_FlowBase):
         lr: learning rate.
         weight_decay: AdamW weight decay.
         warmup: linear warmup steps.
+        ema_decay: decay of the exponential moving average of the weights used after training (0: none).
         pretrained: train (or load from the cache) the stage-0 text encoder and tokenizer on setup; False uses
             random frozen ones (smoke tests).
         front_end_seed: seed of those stages.
@@ -200,10 +233,12 @@ class FlowTokT2IModule(_FlowBase):
         lr: float = 1e-3,
         weight_decay: float = 0.03,
         warmup: int = 50,
+        ema_decay: float = EMA_DECAY,
         pretrained: bool = True,
         front_end_seed: int = 0,
     ) -> None:
         super().__init__()
+        _check_ema(ema_decay)
         if kl_form not in KL_FORMS:
             raise ValueError(f"kl_form: expected one of {', '.join(KL_FORMS)}, got {kl_form!r}")
         if t_sampler not in T_SAMPLERS:
@@ -281,10 +316,12 @@ class CondFlowBaselineModule(_FlowBase):
         lr: float = 1e-3,
         weight_decay: float = 0.03,
         warmup: int = 50,
+        ema_decay: float = EMA_DECAY,
         pretrained: bool = True,
         front_end_seed: int = 0,
     ) -> None:
         super().__init__()
+        _check_ema(ema_decay)
         self.save_hyperparameters()
         self.dit = CondFlowDiT(num_tokens, latent_dim, text_dim, width, depth, heads)
 
@@ -334,6 +371,7 @@ class FlowTokI2TModule(_FlowBase):
         lr: learning rate.
         weight_decay: AdamW weight decay.
         warmup: warmup steps.
+        ema_decay: decay of the weight average used after training (0: none).
     """
 
     def __init__(
@@ -346,8 +384,10 @@ class FlowTokI2TModule(_FlowBase):
         lr: float = 1e-3,
         weight_decay: float = 0.03,
         warmup: int = 50,
+        ema_decay: float = EMA_DECAY,
     ) -> None:
         super().__init__()
+        _check_ema(ema_decay)
         self.save_hyperparameters(ignore=["projector"])
         self.hparams.t_sampler = "uniform"
         self.projector = projector.eval().requires_grad_(False)

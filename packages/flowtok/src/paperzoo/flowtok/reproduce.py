@@ -19,7 +19,7 @@ from paperzoo.core import CliError, StageProgress, StepProgress, quiet_trainer, 
 from paperzoo.eval import Claim, ResultsRecord, plot_curves, summarize, write_outputs
 from paperzoo.flowtok import stages
 from paperzoo.flowtok.data import all_combinations, caption_tokens, combo_index, generate, parse_attributes
-from paperzoo.flowtok.module import CondFlowBaselineModule, FlowTokI2TModule, FlowTokT2IModule
+from paperzoo.flowtok.module import EMA_DECAY, CondFlowBaselineModule, FlowTokI2TModule, FlowTokT2IModule
 from paperzoo.flowtok.oracle import frechet_distance
 
 PAPER = "FlowTok: Flowing Seamlessly Across Text and Image Tokens (arXiv 2503.10772)"
@@ -45,6 +45,9 @@ class ExperimentConfig:
         train_steps: optimiser steps of every flow run (the shared budget).
         batch_size: flow batch size.
         lr: flow learning rate.
+        ema_decay: every flow run is evaluated with an exponential moving average of its weights (0: the
+            last weights). Seed 0 at 1000 steps: FlowTok 0.906 accuracy with the last weights, 0.940 with the
+            average; at 1500 steps with the average 0.957 / 0.967 / 0.982 on seeds 0 / 1 / 2.
         gamma_kl: ``γ1`` of the main run (the paper's 1e-4).
         kl_form: KL form of every stochastic run: the reference code's ``"crossflow"`` (at 1000 steps, seed 0,
             it reached 0.89 accuracy against 0.76 for the standard KL, whose ``μ²`` term also shrinks ``μ``).
@@ -65,9 +68,10 @@ class ExperimentConfig:
     width: int = 128
     depth: int = 4
     heads: int = 4
-    train_steps: int = 1000
+    train_steps: int = 1500
     batch_size: int = 128
     lr: float = 2e-3
+    ema_decay: float = EMA_DECAY
     gamma_kl: float = 1e-4
     kl_form: str = "crossflow"
     strong_kl: float = 1e-2
@@ -191,6 +195,7 @@ def run_seed(seed: int, cfg: ExperimentConfig, progress: StageProgress) -> dict[
         "guidance": cfg.guidance,
         "steps": cfg.sample_steps,
         "lr": cfg.lr,
+        "ema_decay": cfg.ema_decay,
         "latent_dim": cfg.stages.latent_dim,
         "text_dim": cfg.stages.text_dim,
         "pretrained": False,
@@ -214,7 +219,9 @@ def run_seed(seed: int, cfg: ExperimentConfig, progress: StageProgress) -> dict[
     results["baseline"] = _evaluate(baseline, ctx, seed)
 
     torch.manual_seed(seed)
-    i2t = FlowTokI2TModule(modules["flowtok"].projector, cfg.width, cfg.depth, cfg.heads, steps=cfg.sample_steps)
+    i2t = FlowTokI2TModule(
+        modules["flowtok"].projector, cfg.width, cfg.depth, cfg.heads, steps=cfg.sample_steps, ema_decay=cfg.ema_decay
+    )
     i2t_tokens = i2t_captions(data.tokens, data.attrs, cfg.i2t_captions)
     i2t_text = text if cfg.i2t_captions == "all" else _encode(text_encoder, i2t_tokens)
     i2t = _train(i2t, (z_image, i2t_text, i2t_tokens), cfg, seed, progress, "image-to-text", front)
@@ -358,7 +365,7 @@ def reproduce(
         quick: a reduced run (tests).
         i2t_captions: ``"all"`` or ``"one"``, the captions of the image-to-text flow (``ExperimentConfig``).
         train_steps: the optimiser steps of every flow run, method, baseline and ablations alike (default:
-            ``ExperimentConfig.train_steps``, 1000; README "Claims that fail" for 3000).
+            ``ExperimentConfig.train_steps``, 1500).
     """
     try:
         cfg = replace(quick_config() if quick else ExperimentConfig(), i2t_captions=i2t_captions)
