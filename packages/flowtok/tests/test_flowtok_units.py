@@ -11,7 +11,6 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from paperzoo.core import quiet_trainer
-
 from paperzoo.flowtok import transport
 from paperzoo.flowtok.data import VOCAB, encode_caption, generate, parse_attributes
 from paperzoo.flowtok.model import FlowTokDiT

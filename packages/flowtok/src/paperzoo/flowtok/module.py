@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import lightning.pytorch as pl
 import torch
-from lightning.pytorch.callbacks import EMAWeightAveraging
 import torch.nn.functional as F
+from lightning.pytorch.callbacks import EMAWeightAveraging
 
 from paperzoo.flowtok import transport
 from paperzoo.flowtok.baseline import CondFlowDiT
