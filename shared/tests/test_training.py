@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
+
 import lightning.pytorch as pl
 import torch
+from rich.console import Console
 from torch.utils.data import DataLoader, TensorDataset
 
 from paperzoo.core import StageProgress, StepProgress, quiet_trainer
@@ -46,3 +49,28 @@ def test_stage_bar_completes_with_the_trainer(capsys):
         (task,) = progress.progress.tasks
     assert task.completed == 5
     assert task.finished
+
+
+def test_stages_print_lines_when_the_output_is_not_a_terminal():
+    out = io.StringIO()
+    with StageProgress("toy", console=Console(file=out, force_terminal=False, width=200)) as progress:
+        with progress.stage("seed 0: fit", 3) as advance:
+            for _ in range(3):
+                advance()
+        for _ in progress.track(["a", "b"], "seed 0: models"):
+            pass
+    lines = [line for line in out.getvalue().splitlines() if line.startswith("toy: ")]
+    assert lines[0] == "toy: seed 0: fit: started"
+    assert lines[1].startswith("toy: seed 0: fit: done in ")
+    assert lines[1].endswith(" s")
+    assert [line.split(" (")[0] for line in lines[2:]] == ["toy: seed 0: models: 1/2", "toy: seed 0: models: 2/2"]
+
+
+def test_stages_print_no_lines_on_a_terminal_or_when_disabled():
+    for terminal, disable in ((True, False), (False, True)):
+        out = io.StringIO()
+        console = Console(file=out, force_terminal=terminal, width=200)
+        with StageProgress("toy", disable=disable, console=console) as progress, progress.stage("fit", 2) as advance:
+            advance(2)
+        assert "toy: fit: started" not in out.getvalue()
+        assert "done in" not in out.getvalue()

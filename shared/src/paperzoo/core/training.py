@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import lightning.pytorch as pl
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from paperzoo.core.callbacks import NonFiniteLossStop
@@ -55,13 +57,23 @@ def quiet_trainer(
 class StageProgress:
     """One rich progress display for a whole ``reproduce`` run: a bar per stage, advanced by the caller.
 
+    On a terminal the bars redraw in place. Written to a file or a pipe (a cluster job, ``nohup``, CI),
+    rich draws nothing until the run ends, so each stage instead prints a line when it starts and when it
+    ends, with its elapsed time.
+
+    Args:
+        package: the name shown in front of every bar and line.
+        disable: show nothing (tests, nested runs).
+        console: where to draw (default: rich's console on standard output).
+
     Example:
         >>> with StageProgress("vamba") as progress:
         ...     for seed in progress.track([0, 1, 2], "train vamba"):
         ...         pass
     """
 
-    def __init__(self, package: str, disable: bool = False) -> None:
+    def __init__(self, package: str, disable: bool = False, console: Console | None = None) -> None:
+        self.package = package
         self.progress = Progress(
             TextColumn(f"[bold]{package}[/bold]"),
             TextColumn("{task.description}"),
@@ -69,7 +81,9 @@ class StageProgress:
             MofNCompleteColumn(),
             TimeElapsedColumn(),
             disable=disable,
+            console=console,
         )
+        self._lines = not disable and not self.progress.console.is_terminal
 
     def __enter__(self) -> StageProgress:
         self.progress.start()
@@ -78,19 +92,28 @@ class StageProgress:
     def __exit__(self, *exc: object) -> None:
         self.progress.stop()
 
+    def _line(self, text: str) -> None:
+        if self._lines:
+            self.progress.console.print(f"{self.package}: {text}", highlight=False)
+
     def track(self, items: list, description: str) -> Iterator:
         """Iterate over ``items`` with a bar named ``description``."""
         task = self.progress.add_task(description, total=len(items))
-        for item in items:
+        start = time.perf_counter()
+        for i, item in enumerate(items):
             yield item
             self.progress.advance(task)
+            self._line(f"{description}: {i + 1}/{len(items)} ({time.perf_counter() - start:.0f} s)")
 
     @contextmanager
     def stage(self, description: str, total: int) -> Iterator[Callable]:
         """A bar of ``total`` units; the context yields a function that advances it by one (or ``n``)."""
         task = self.progress.add_task(description, total=total)
+        self._line(f"{description}: started")
+        start = time.perf_counter()
         yield lambda n=1: self.progress.advance(task, n)
         self.progress.update(task, completed=total)
+        self._line(f"{description}: done in {time.perf_counter() - start:.0f} s")
 
     def log(self, message: str) -> None:
         """Print a line above the bars."""
