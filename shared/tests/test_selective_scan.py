@@ -7,7 +7,8 @@ import torch
 
 from paperzoo.core import saved_for_backward
 from paperzoo.kernels.selective_scan import selective_scan, selective_scan_ref, selective_scan_torch
-from paperzoo.kernels.selective_scan.torch import LinearScan
+from paperzoo.kernels.selective_scan import torch as torch_path
+from paperzoo.kernels.selective_scan.torch import LinearScan, time_blocks
 
 TOL = {torch.float32: 2e-5, torch.float16: 3e-3, torch.float64: 1e-12}
 
@@ -74,6 +75,40 @@ def test_torch_path_matches_reference(batch, dim, dstate, L, groups, chunk, dtyp
         assert grad.dtype == dtype, name
         assert grad.shape == inputs[name].shape, name
         assert rel_rms(grad, grads_ref[name]) < tol, name
+
+
+@pytest.mark.parametrize(
+    ("block_elements", "L", "chunk"),
+    [(64 * 5, 63, None), (64 * 6, 63, 4), (64 * 10, 64, None), (1, 17, None), (64 * 8, 500, 3)],
+)
+def test_time_blocks_match_reference(monkeypatch, block_elements, L, chunk):
+    """Long sequences run in time blocks that carry the state across; forward, last state and gradients
+    must not change. ``per_step`` is 2 * 8 * 4 = 64 elements here, so these budgets give blocks of 5, 6, 10,
+    1 and 8 steps (rounded to the chunk), with a shorter last block."""
+    monkeypatch.setattr(torch_path, "BLOCK_ELEMENTS", block_elements)
+    inputs = make_inputs(2, 8, 4, L, groups=2, dtype=torch.float32)
+    Lb, used_chunk = time_blocks(L, 64, chunk)
+    assert Lb < L, "the case must span several blocks"
+    assert Lb % used_chunk == 0
+    ref_inputs = {k: v.detach().double().requires_grad_() for k, v in inputs.items()}
+    g = torch.Generator().manual_seed(2)
+    gy = torch.randn(2, 8, L, generator=g, dtype=torch.float64)
+    glast = torch.randn(2, 8, 4, generator=g, dtype=torch.float64)
+    y_ref, last_ref, grads_ref = run_and_grad(selective_scan_ref, ref_inputs, gy, glast)
+    y, last, grads = run_and_grad(selective_scan_torch, inputs, gy, glast, chunk_size=chunk)
+    assert rel_rms(y, y_ref) < TOL[torch.float32]
+    assert rel_rms(last, last_ref) < TOL[torch.float32]
+    for name, grad in grads.items():
+        assert rel_rms(grad, grads_ref[name]) < TOL[torch.float32], name
+
+
+@pytest.mark.parametrize(("L", "per_step", "chunk"), [(4096, 16384, None), (300, 1, None), (4096, 16384, 100)])
+def test_time_blocks_bound_the_working_set(L, per_step, chunk):
+    Lb, used = time_blocks(L, per_step, chunk)
+    assert Lb % used == 0
+    assert Lb >= used
+    assert Lb * per_step <= max(torch_path.BLOCK_ELEMENTS, used * per_step)
+    assert Lb <= max(L, used)
 
 
 def test_reference_matches_unrolled_sum():

@@ -38,7 +38,7 @@ def loglog_slope(xs: list[float], ys: list[float]) -> float:
 def forward_times(
     mixers: list[str],
     lengths: list[int],
-    batch: int = 2,
+    batch: int = 8,
     d_model: int = 64,
     repeats: int = 5,
     seed: int = 0,
@@ -48,7 +48,10 @@ def forward_times(
     Args:
         mixers: mixer names.
         lengths: sequence lengths.
-        batch: batch size.
+        batch: batch size. At batch 2 a Mamba layer at L = 256 runs in a few milliseconds, so fixed costs
+            and the load of a shared machine moved its slope between 1.13 and 1.49 over three runs; at batch 8
+            the scan's tensor work dominates (slope 1.12 over L = 256..2048 on one thread, with the shared scan's
+            time blocks that keep its working set in cache).
         d_model: width.
         repeats: timed repeats per point (median).
         seed: initialisation seed.

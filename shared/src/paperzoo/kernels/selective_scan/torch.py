@@ -11,6 +11,13 @@ quotient, so it stays as stable as the plain loop.
 The gradient of the recurrence is the same scan run backwards in time (``g_t = dh_t + a_{t+1} g_{t+1}``),
 written as a ``torch.autograd.Function`` so that autograd stores two ``(L, batch, dim, dstate)`` tensors
 (``a`` and ``h``) rather than one graph node per step; memory grows linearly in ``L``.
+
+The sequence is processed in time blocks of a bounded number of state elements (``BLOCK_ELEMENTS``), each
+block starting from the state the previous one ended with. Every pass of the chunked scan sweeps its whole
+``(L, batch, dim, dstate)`` operands, so without blocks the time per step jumps once they outgrow the CPU's
+last-level cache (measured on a 32 MiB L3: 4x from L = 256 to 512 at batch 8, dim 128, dstate 16) and the
+log-log slope of time against ``L`` reads 1.4-1.6 for an algorithm that is linear. With blocks the
+working set no longer depends on ``L``.
 """
 
 from __future__ import annotations
@@ -20,10 +27,33 @@ import math
 import torch
 import torch.nn.functional as F
 
+# State elements (Lb * batch * dim * dstate) per time block: 4 MiB in float32 per operand, so that the
+# block's decays, inputs, states and decay products (about 16 MiB) stay inside a typical last-level cache.
+# Measured on one thread (batch 8, dim 128, dstate 16, forward): 16, 32, 68, 134 ms at L = 256..2048 (slope
+# 1.04) against 16, 50, 214, 428 ms unblocked (1.64); 2^19 and 2^21 were slower. The training shape of
+# ssmsurvey (batch 32, L = 80) runs forward + backward in 64 ms instead of 104.
+BLOCK_ELEMENTS = 1 << 20
+
 
 def auto_chunk(L: int) -> int:
     """Chunk length that balances the steps within chunks against the steps between them."""
     return max(1, math.ceil(math.sqrt(L)))
+
+
+def time_blocks(L: int, per_step: int, chunk_size: int | None) -> tuple[int, int]:
+    """Block length ``Lb`` (time steps per block) and chunk length for a scan of ``L`` steps.
+
+    Args:
+        L: sequence length.
+        per_step: state elements per time step (``batch * dim * dstate``).
+        chunk_size: the caller's chunk length, or None to pick about ``sqrt(Lb)``.
+
+    Returns:
+        ``(Lb, chunk)`` with ``Lb`` a multiple of ``chunk``; ``Lb >= L`` when one block holds everything.
+    """
+    Lb = max(1, min(L, BLOCK_ELEMENTS // max(1, per_step)))
+    chunk = chunk_size or auto_chunk(Lb)
+    return max(chunk, Lb // chunk * chunk), chunk
 
 
 def _forward_scan(a: torch.Tensor, x: torch.Tensor, chunk: int) -> torch.Tensor:
@@ -129,13 +159,14 @@ def selective_scan_torch(
     """Selective scan, chunked; same arguments and results as :func:`selective_scan_ref`.
 
     Args:
-        chunk_size: steps per chunk; ``None`` picks about ``sqrt(L)``. Any value gives the same result.
+        chunk_size: steps per chunk; ``None`` picks about ``sqrt(Lb)`` for the time block ``Lb`` (see
+            :func:`time_blocks`). Any value gives the same result.
     """
     dtype_in = u.dtype
     compute = torch.float64 if u.dtype == torch.float64 else torch.float32
     batch, dim, L = u.shape
     dstate = A.shape[1]
-    chunk = chunk_size or auto_chunk(L)
+    Lb, chunk = time_blocks(L, batch * dim * dstate, chunk_size)
     Lp = math.ceil(L / chunk) * chunk
 
     delta = delta.to(compute)
@@ -146,18 +177,28 @@ def selective_scan_torch(
     # Padding delta with zeros makes the padded steps a_t = 1, x_t = 0: they leave the state unchanged.
     dt = _time_first(delta, Lp, compute)  # [Lp, b, d]
     ut = _time_first(u, Lp, compute)  # [Lp, b, d]
-    a = torch.exp(dt.unsqueeze(-1) * A.to(compute))  # [Lp, b, d, n]
-
     Bt = _per_channel(B, Lp, compute)  # [Lp, b, gB, 1, n]
-    x = ((dt * ut).view(Lp, batch, Bt.shape[2], -1, 1) * Bt).view(Lp, batch, dim, dstate)  # [Lp, b, d, n]
-    h = LinearScan.apply(a, x, chunk)[:L]  # [L, b, d, n]
+    Ct = _per_channel(C, Lp, compute)  # [Lp, b, gC, 1, n]
+    gB, gC = Bt.shape[2], Ct.shape[2]
+    A = A.to(compute)
 
-    Ct = _per_channel(C, Lp, compute)[:L]  # [L, b, gC, 1, n]
-    gC = Ct.shape[2]
-    y = (h.view(L, batch, gC, dim // gC, dstate) @ Ct.transpose(-1, -2)).view(L, batch, dim)  # [L, b, d]
+    ys = []
+    state = None  # [b, d, n] state after the previous block
+    for s in range(0, Lp, Lb):  # Lb and Lp are multiples of chunk, so every block is too
+        e = min(s + Lb, Lp)
+        a = torch.exp(dt[s:e].unsqueeze(-1) * A)  # [l, b, d, n]
+        x = ((dt[s:e] * ut[s:e]).view(e - s, batch, gB, -1, 1) * Bt[s:e]).view(e - s, batch, dim, dstate)
+        if state is not None:
+            # h_s = a_s h_{s-1} + x_s: fold the carried state into the block's first input.
+            x = torch.cat([(x[0] + a[0] * state).unsqueeze(0), x[1:]])
+        h = LinearScan.apply(a, x, chunk)  # [l, b, d, n]
+        state = h[-1]
+        ys.append((h.view(e - s, batch, gC, dim // gC, dstate) @ Ct[s:e].transpose(-1, -2)).view(e - s, batch, dim))
+    y = torch.cat(ys)[:L] if len(ys) > 1 else ys[0][:L]  # [L, b, d]
     if D is not None:
         y = y + D.to(compute) * ut[:L]
     if z is not None:
         y = y * F.silu(_time_first(z, L, compute))
     y = y.permute(1, 2, 0).to(dtype_in).contiguous()  # [b, d, L]
-    return (y, h[-1]) if return_last_state else y
+    # Padded steps keep the state, so the state after Lp steps is the state after L.
+    return (y, state) if return_last_state else y
