@@ -1,15 +1,17 @@
-"""Stage helpers of ``reproduce``: the quiet trainer and the step-following progress callback."""
+"""Stage helpers of ``reproduce``: the quiet trainer, the step-following progress callback, parallel runs."""
 
 from __future__ import annotations
 
 import io
+import operator
 
 import lightning.pytorch as pl
+import pytest
 import torch
 from rich.console import Console
 from torch.utils.data import DataLoader, TensorDataset
 
-from paperzoo.core import StageProgress, StepProgress, quiet_trainer
+from paperzoo.core import StageProgress, StepProgress, quiet_trainer, run_jobs
 
 
 class _Regression(pl.LightningModule):
@@ -74,3 +76,25 @@ def test_stages_print_no_lines_on_a_terminal_or_when_disabled():
             advance(2)
         assert "toy: fit: started" not in out.getvalue()
         assert "done in" not in out.getvalue()
+
+
+def test_run_jobs_in_order_in_this_process():
+    done = []
+    out = run_jobs(operator.mul, [(3, 3), (1, 1), (2, 2)], workers=1, on_done=lambda i, r: done.append(i))
+    assert out == [9, 1, 4]
+    assert done == [0, 1, 2]
+
+
+def test_run_jobs_in_worker_processes_keeps_job_order():
+    # Job functions are pickled by name, so they come from importable modules (not from this test file).
+    done = []
+    out = run_jobs(operator.mul, [(x, x) for x in range(6)], workers=2, on_done=lambda i, r: done.append(i))
+    assert out == [x * x for x in range(6)]
+    assert sorted(done) == list(range(6))
+    # Each worker is a separate process with its own thread count.
+    assert run_jobs(torch.get_num_threads, [(), ()], workers=2, threads_per_worker=3) == [3, 3]
+
+
+def test_run_jobs_rejects_no_workers():
+    with pytest.raises(ValueError, match="workers: expected a positive"):
+        run_jobs(operator.mul, [(1, 1)], workers=0)

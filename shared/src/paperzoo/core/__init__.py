@@ -5,7 +5,8 @@
 - :mod:`~paperzoo.core.seeding`: repeatable runs.
 - :mod:`~paperzoo.core.cache`: ``$PAPERZOO_CACHE`` and artefacts keyed by a config hash.
 - :mod:`~paperzoo.core.callbacks`: stopping on a non-finite loss; progress bars that follow the steps.
-- :mod:`~paperzoo.core.training`: quiet trainers and progress for the stages of ``reproduce``.
+- :mod:`~paperzoo.core.training`: quiet trainers, progress for the stages of ``reproduce``, and independent
+  runs spread over worker processes.
 - :mod:`~paperzoo.core.memory`: the bytes autograd keeps for backward.
 """
 
@@ -14,7 +15,7 @@ from paperzoo.core.callbacks import NonFiniteLossStop, StepProgress
 from paperzoo.core.cli import CliError, PaperCLI, run_cli
 from paperzoo.core.memory import saved_for_backward
 from paperzoo.core.seeding import seed_all
-from paperzoo.core.training import StageProgress, quiet_trainer
+from paperzoo.core.training import StageProgress, quiet_trainer, run_jobs
 
 __all__ = [
     "CliError",
@@ -28,6 +29,7 @@ __all__ = [
     "load_stage",
     "quiet_trainer",
     "run_cli",
+    "run_jobs",
     "save_stage",
     "saved_for_backward",
     "seed_all",

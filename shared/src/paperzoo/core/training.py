@@ -1,19 +1,23 @@
-"""Training helpers for the stages of ``reproduce``: quiet trainers and one progress display."""
+"""Training helpers for the stages of ``reproduce``: quiet trainers, one progress display, parallel runs."""
 
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import lightning.pytorch as pl
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from paperzoo.core.callbacks import NonFiniteLossStop
+
+T = TypeVar("T")
 
 
 def quiet_trainer(
@@ -118,3 +122,55 @@ class StageProgress:
     def log(self, message: str) -> None:
         """Print a line above the bars."""
         self.progress.console.print(message)
+
+
+def _init_worker(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def run_jobs(
+    fn: Callable[..., T],
+    jobs: Sequence[tuple],
+    workers: int = 1,
+    threads_per_worker: int = 1,
+    on_done: Callable[[int, T], None] | None = None,
+) -> list[T]:
+    """``[fn(*job) for job in jobs]``, in ``workers`` processes when ``workers > 1``.
+
+    Independent training runs of an experiment (models x seeds) fill the cores this way; each worker is a
+    fresh ``spawn`` process with ``threads_per_worker`` torch threads, so runs do not share state and give
+    the results they give in sequence when they seed themselves (up to float rounding from the thread count).
+    Timings are not run here: measure them afterwards, when no worker is left to compete for the cores.
+
+    Args:
+        fn: a module-level function (it is pickled by name for the workers).
+        jobs: argument tuples, one per call.
+        workers: processes; 1 runs everything in this process, in order.
+        threads_per_worker: torch threads in each worker process.
+        on_done: called as ``on_done(index, result)`` when a job finishes, in completion order.
+
+    Returns:
+        The results in the order of ``jobs``.
+    """
+    if workers < 1:
+        raise ValueError(f"workers: expected a positive number of processes, got {workers}")
+    results: list[Any] = [None] * len(jobs)
+    if workers == 1 or len(jobs) <= 1:
+        for i, job in enumerate(jobs):
+            results[i] = fn(*job)
+            if on_done is not None:
+                on_done(i, results[i])
+        return results
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_init_worker, initargs=(threads_per_worker,)
+    ) as pool:
+        futures = {pool.submit(fn, *job): i for i, job in enumerate(jobs)}
+        for future in as_completed(futures):
+            i = futures[future]
+            results[i] = future.result()
+            if on_done is not None:
+                on_done(i, results[i])
+    return results

@@ -85,6 +85,14 @@ def decode_times(
     The Mamba state has a fixed size whatever the context; the Transformer's cache holds ``context`` keys and
     values (filled with random entries: the cost of a step does not depend on their values).
 
+    Args:
+        contexts: context lengths.
+        batch: sequences decoded together.
+        d_model: width.
+        steps: timed repeats per context for the Transformer (medians); Mamba's sub-millisecond step gets ten
+            times as many.
+        seed: initialisation seed.
+
     Returns:
         ``{"mamba": [...], "transformer": [...]}``, one median per context.
     """
@@ -97,7 +105,11 @@ def decode_times(
         for T in contexts:
             conv, h = mamba.init_state(batch)
             state = (conv.normal_(), h.normal_())
-            out["mamba"].append(median_time(lambda s=state: mamba.step(x, s), repeats=steps, warmup=3))
+            # A Mamba step takes under a millisecond: ``steps`` repeats would span a few milliseconds, where one
+            # burst of another process's work moves the median (max/min 1.32 on one seed of a loaded run).
+            # Ten times as many span a fraction of a second, after as many warm-up steps as the Transformer is
+            # timed for (with 3, the first context of a fresh process measured 0.94 ms, the later ones 0.70).
+            out["mamba"].append(median_time(lambda s=state: mamba.step(x, s), repeats=10 * steps, warmup=steps))
             dh = d_model // attn.n_heads
             cache = (torch.randn(batch, attn.n_heads, T, dh), torch.randn(batch, attn.n_heads, T, dh))
             out["transformer"].append(median_time(lambda c=cache: attn.step(x, c), repeats=steps, warmup=3))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from paperzoo.core import StageProgress
+from paperzoo.core import CliError, StageProgress, run_jobs
 from paperzoo.eval import Claim, ResultsRecord, plot_curves, write_outputs
 from paperzoo.ssmsurvey.efficiency import decode_times, forward_times, loglog_slope
 from paperzoo.ssmsurvey.experiment import Run, equivalence_checks, train_and_evaluate
@@ -51,14 +51,23 @@ LENGTHS = [256, 512, 1024, 2048]
 CONTEXTS = [512, 2048, 8192]
 
 
-def reproduce(seeds: list[int] = [0, 1, 2], out: Path | None = None, quick: bool = False) -> int:  # noqa: B006
+def reproduce(
+    seeds: list[int] = [0, 1, 2],  # noqa: B006
+    out: Path | None = None,
+    quick: bool = False,
+    workers: int = 1,
+) -> int:
     """Run the acceptance experiment of spec section 6 and write results.json, results.md and plots.
 
     Args:
         seeds: seeds; every model is trained once per seed with the same budget.
         out: output folder (default: the package's results/).
         quick: a reduced run (smaller budgets and timings) for the tests.
+        workers: processes that train the models side by side (one torch thread each; 2 fills a 2-core
+            machine). The timings run afterwards in this process alone, so training never competes with them.
     """
+    if workers < 1:
+        raise CliError(f"--workers: expected a positive number of processes, got {workers}")
     out = Path(out) if out is not None else RESULTS
     start = time.time()
     plan = runs(quick)
@@ -74,13 +83,21 @@ def reproduce(seeds: list[int] = [0, 1, 2], out: Path | None = None, quick: bool
         for seed in seeds:
             for key, value in equivalence_checks(seed).items():
                 eq.setdefault(key, []).append(value)
-            for run in progress.track(plan, f"seed {seed}: train {len(plan)} models"):
-                value, n_params = train_and_evaluate(run, seed)
-                acc[run.name].append(value)
-                params[run.name] = n_params
+        jobs = [(run, seed) for seed in seeds for run in plan]
+        with progress.stage(f"train {len(jobs)} models ({workers} worker(s))", len(jobs)) as advance:
+
+            def done(i: int, result: tuple[float, int]) -> None:
+                run, seed = jobs[i]
                 progress.log(
-                    f"seed {seed} {run.name:<12} ({run.mixer}, {run.task}, {n_params} params): acc {value:.3f}"
+                    f"seed {seed} {run.name:<12} ({run.mixer}, {run.task}, {result[1]} params): acc {result[0]:.3f}"
                 )
+                advance()
+
+            trained = run_jobs(train_and_evaluate, jobs, workers, on_done=done)
+        for (run, _), (value, n_params) in zip(jobs, trained, strict=True):  # jobs are in seed order
+            acc[run.name].append(value)
+            params[run.name] = n_params
+        for seed in seeds:
             with progress.stage(f"seed {seed}: efficiency", 2) as advance:
                 times = forward_times(list(slopes), lengths, repeats=3 if quick else 5, seed=seed)
                 for name, ts in times.items():
@@ -108,8 +125,10 @@ def reproduce(seeds: list[int] = [0, 1, 2], out: Path | None = None, quick: bool
         "lengths": lengths,
         "contexts": contexts,
         "quick": quick,
+        "workers": workers,
     }
     command = "paperzoo-ssmsurvey reproduce --seeds " + " ".join(map(str, seeds)) + (" --quick" if quick else "")
+    command += f" --workers {workers}" if workers > 1 else ""
     record = ResultsRecord("ssmsurvey", PAPER, command, list(seeds), claims, config=config)
     record.wall_time_s = time.time() - start
     write_outputs(record, out)
