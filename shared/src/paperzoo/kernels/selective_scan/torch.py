@@ -31,7 +31,8 @@ import torch.nn.functional as F
 # block's decays, inputs, states and decay products (about 16 MiB) stay inside a typical last-level cache.
 # Measured on one thread (batch 8, dim 128, dstate 16, forward): 16, 32, 68, 134 ms at L = 256..2048 (slope
 # 1.04) against 16, 50, 214, 428 ms unblocked (1.64); 2^19 and 2^21 were slower. The training shape of
-# ssmsurvey (batch 32, L = 80) runs forward + backward in 64 ms instead of 104.
+# ssmsurvey (batch 32, L = 80) ran forward + backward in 64 ms instead of 104 on the idle machine, but 69 vs 68
+# side by side with another job on the second core.
 BLOCK_ELEMENTS = 1 << 20
 
 
