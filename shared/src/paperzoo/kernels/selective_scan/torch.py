@@ -190,12 +190,13 @@ def selective_scan_torch(
         a = torch.exp(dt[s:e].unsqueeze(-1) * A)  # [l, b, d, n]
         x = ((dt[s:e] * ut[s:e]).view(e - s, batch, gB, -1, 1) * Bt[s:e]).view(e - s, batch, dim, dstate)
         if state is not None:
-            # h_s = a_s h_{s-1} + x_s: fold the carried state into the block's first input.
-            x = torch.cat([(x[0] + a[0] * state).unsqueeze(0), x[1:]])
+            # h_s = a_s h_{s-1} + x_s: fold the carried state into the block's first input. In place: x is a
+            # fresh product that no backward node keeps, so this avoids copying the whole block.
+            x[0] += a[0] * state
         h = LinearScan.apply(a, x, chunk)  # [l, b, d, n]
         state = h[-1]
         ys.append((h.view(e - s, batch, gC, dim // gC, dstate) @ Ct[s:e].transpose(-1, -2)).view(e - s, batch, dim))
-    y = torch.cat(ys)[:L] if len(ys) > 1 else ys[0][:L]  # [L, b, d]
+    y = torch.cat(ys)[:L]  # [L, b, d]
     if D is not None:
         y = y + D.to(compute) * ut[:L]
     if z is not None:
