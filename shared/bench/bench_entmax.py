@@ -171,6 +171,7 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=64)
     parser.add_argument("--alpha", type=float, default=1.5)
     parser.add_argument("--repeat", type=int, default=None, help="timed runs per case (default 3, 1 with --quick)")
+    parser.add_argument("--gpu-only", action="store_true", help="skip the CPU section")
     parser.add_argument("--worker", choices=CPU_CASES, help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.length = args.length or (1024 if args.quick else 4096)
@@ -178,7 +179,8 @@ def main() -> None:
     if args.worker:
         print(json.dumps(worker(args.worker, args.length, args.heads, args.dim, args.alpha, args.repeat)))
         return
-    run_cpu(args)
+    if not args.gpu_only:
+        run_cpu(args)
     import torch
 
     if torch.cuda.is_available():

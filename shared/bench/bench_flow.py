@@ -141,6 +141,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer sizes and repeats")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile of the expression (GPU)")
     parser.add_argument("--numel", type=int, default=64 * 2**20, help="elements of the fused-step benchmark")
+    parser.add_argument("--gpu-only", action="store_true", help="skip the CPU sampler tables")
     args = parser.parse_args()
     repeats = 3 if args.quick else 7
     print(f"torch {torch.__version__}, {platform.machine()}, {torch.get_num_threads()} threads")
@@ -148,7 +149,7 @@ def main() -> None:
         print("torchdiffeq or flow_matching is missing: their columns are absent")
 
     configs = [(50, (16, 64))] if args.quick else [(50, (16, 64)), (200, (16, 64)), (50, (64, 4096))]
-    for steps, shape in configs:
+    for steps, shape in [] if args.gpu_only else configs:
         bench_sampler(torch.device("cpu"), steps, shape, repeats)
     if torch.cuda.is_available():
         print(f"\nGPU: {torch.cuda.get_device_name()}")

@@ -203,9 +203,11 @@ def bench_gpu(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short run at smaller sizes")
+    parser.add_argument("--gpu-only", action="store_true", help="skip the CPU section (device time is scarce)")
     args = parser.parse_args()
     print(f"torch {torch.__version__}")
-    bench_cpu(args)
+    if not args.gpu_only:
+        bench_cpu(args)
     if torch.cuda.is_available():
         bench_gpu(args)
     else:
