@@ -33,6 +33,53 @@ def test_bench_runs_small(capsys):
     assert "attention backend" in out
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message shown without CUDA")
+def test_bench_on_cuda_without_cuda_is_one_line(capsys):
+    assert main(["bench", "--frames", "4", "--device", "cuda"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert "--device cuda" in err[0]
+    assert main(["bench", "--frames", "4", "--device", "tpu"]) == 2
+    assert main(["bench", "--frames", "4", "--scale", "gpu"]) == 2
+
+
+def test_gpu_scale_bench_uses_the_gpu_config_model():
+    import yaml
+
+    from paperzoo.vamba.efficiency import GPU_CONFIG, gpu_scale_config
+
+    model = yaml.safe_load(GPU_CONFIG.read_text())["model"]
+    cfg = gpu_scale_config(4096)
+    for key in ("d_model", "n_layers", "n_heads", "n_kv_heads", "mlp_hidden", "d_state", "headdim", "chunk_size"):
+        assert getattr(cfg, key) == model[key], key
+    assert cfg.frame_size == model["frame_size"]
+    assert cfg.max_frames == 4096
+
+
+def test_device_sweep_times_both_archs_and_stops_an_arch_after_out_of_memory(monkeypatch):
+    from paperzoo.vamba import efficiency
+
+    rows = efficiency.sweep_on_device([2, 1], torch.device("cpu"), repeats=1)
+    for arch in ("vamba", "transformer"):
+        assert list(rows[arch]) == [1, 2]
+        assert all(r["time_s"] > 0 and r["oom"] == 0.0 for r in rows[arch].values())
+        assert rows[arch][2]["tokens"] == 2 * 16
+
+    calls = []
+
+    def fake(arch, cfg, frames, device, repeats=1):
+        calls.append((arch, frames))
+        oom = arch == "transformer" and frames >= 4
+        return {"time_s": float("nan") if oom else 1.0, "peak_mib": 1.0, "oom": float(oom)}
+
+    monkeypatch.setattr(efficiency, "bench_on_device", fake)
+    rows = efficiency.sweep_on_device([2, 4, 8], torch.device("cpu"))
+    assert ("transformer", 8) not in calls
+    assert ("vamba", 8) in calls
+    assert rows["transformer"][8]["oom"] == 1.0
+    assert rows["vamba"][8]["oom"] == 0.0
+
+
 def test_bad_config_value_is_one_line(capsys):
     assert main(["fit", "--model.arch=lstm", "--trainer.fast_dev_run=true"]) == 2
     err = capsys.readouterr().err.strip().splitlines()

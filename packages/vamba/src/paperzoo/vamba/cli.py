@@ -26,16 +26,31 @@ def parse_frames(frames: str) -> list[int]:
     return values
 
 
-def bench(frames: str = "16,64,256,1024", repeats: int = 1) -> int:
+def bench(frames: str = "16,64,256,1024", repeats: int = 1, device: str = "cpu", scale: str = "tiny") -> int:
     """Time, peak memory and FLOPs of Vamba vs the same-size Transformer (forward + backward, batch 1).
 
     Args:
-        frames: comma-separated frame counts (16 patch tokens per frame).
+        frames: comma-separated frame counts.
         repeats: timed repetitions per point (after one warm-up).
+        device: ``cpu`` (peak memory = live tensor bytes, from a fresh process) or ``cuda`` (bf16 autocast, the
+            Triton scan, peak = allocated memory; an arch that runs out of memory stops there).
+        scale: ``tiny`` (the acceptance experiment's model) or ``gpu`` (``configs/gpu.yaml``'s model).
     """
     counts = parse_frames(frames)
     if repeats < 1:
         raise CliError(f"--repeats: expected a positive integer, got {repeats}")
+    if device not in ("cpu", "cuda"):
+        raise CliError(f"--device: expected cpu or cuda, got {device!r}")
+    if scale not in ("tiny", "gpu"):
+        raise CliError(f"--scale: expected tiny or gpu, got {scale!r}")
+    import torch
+
+    if device == "cuda":
+        if not torch.cuda.is_available():
+            raise CliError("--device cuda: no CUDA device is available here")
+        return _bench_cuda(counts, repeats, scale)
+    if scale != "tiny":
+        raise CliError("--scale gpu: the paper-like model is for --device cuda (it would take hours on a CPU)")
     from paperzoo.vamba.efficiency import attention_backend, sweep
 
     print(f"attention backend: {attention_backend()}")
@@ -48,6 +63,22 @@ def bench(frames: str = "16,64,256,1024", repeats: int = 1) -> int:
         )
 
     sweep(counts, repeats=repeats, on_result=show)
+    return 0
+
+
+def _bench_cuda(counts: list[int], repeats: int, scale: str) -> int:
+    import torch
+
+    from paperzoo.vamba.efficiency import sweep_on_device
+
+    print(f"{torch.cuda.get_device_name()}, {scale} model, bf16 autocast, forward + backward, batch 1")
+    print(f"{'arch':<12}{'frames':>7}{'M':>8}{'time s':>10}{'peak MiB':>11}{'GFLOP fwd':>11}")
+
+    def show(arch: str, T: int, row: dict) -> None:
+        cost = "out of memory".rjust(21) if row["oom"] else f"{row['time_s']:>10.3f}{row['peak_mib']:>11.0f}"
+        print(f"{arch:<12}{T:>7}{int(row['tokens']):>8}{cost}{row['flops'] / 1e9:>11.0f}", flush=True)
+
+    sweep_on_device(counts, torch.device("cuda"), scale, repeats=repeats, on_result=show)
     return 0
 
 

@@ -245,3 +245,93 @@ def sweep(
             if on_result is not None:
                 on_result(arch, T, row)
     return out
+
+
+GPU_CONFIG = Path(__file__).resolve().parents[3] / "configs" / "gpu.yaml"
+
+
+def gpu_scale_config(frames: int) -> LMMConfig:
+    """The model of ``configs/gpu.yaml`` (its ``model:`` keys that are :class:`LMMConfig` fields), for ``frames``."""
+    import yaml
+
+    model = yaml.safe_load(GPU_CONFIG.read_text())["model"]
+    names = {f.name for f in dataclasses.fields(LMMConfig)}
+    return bench_config(frames, LMMConfig(vocab_size=VOCAB_SIZE, **{k: v for k, v in model.items() if k in names}))
+
+
+def bench_on_device(
+    arch: str, cfg: LMMConfig, frames: int, device: torch.device, repeats: int = 1, autocast: bool = True
+) -> dict[str, float]:
+    """Forward + backward of batch 1 on ``device`` (bf16 autocast on CUDA): median time after a warm-up and,
+    on CUDA, the peak of allocated memory above the weights and inputs (``torch.cuda.max_memory_allocated``).
+
+    Returns:
+        ``{"time_s", "peak_mib", "oom"}``; ``oom`` is 1.0 when CUDA ran out of memory (time and peak NaN).
+        ``peak_mib`` is NaN off CUDA (the CPU figure is :func:`peak_memory`'s, from a fresh process).
+    """
+    cuda = device.type == "cuda"
+    nan = float("nan")
+    row = {"time_s": nan, "peak_mib": nan, "oom": 0.0}
+    try:
+        torch.manual_seed(0)
+        model = build_model(arch, cfg).to(device)
+        inputs = {k: v.to(device) for k, v in sample_inputs(cfg, frames).items()}
+        if cuda:
+            torch.cuda.synchronize(device)
+            torch.cuda.reset_peak_memory_stats(device)
+            base = torch.cuda.memory_allocated(device)
+        times = []
+        for i in range(repeats + 1):
+            model.zero_grad(set_to_none=True)
+            if cuda:
+                torch.cuda.synchronize(device)
+            start = time.perf_counter()
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda and autocast):
+                loss = model(**inputs).float().pow(2).mean()
+            loss.backward()
+            if cuda:
+                torch.cuda.synchronize(device)
+            if i > 0:  # the first step is a warm-up: kernel compilation and selection
+                times.append(time.perf_counter() - start)
+        row["time_s"] = statistics.median(times)
+        if cuda:
+            row["peak_mib"] = (torch.cuda.max_memory_allocated(device) - base) / 2**20
+    except torch.cuda.OutOfMemoryError:
+        row["oom"] = 1.0
+    # Drop every reference before the next point, so the allocator can hand the memory back.
+    model = inputs = loss = None
+    if cuda:
+        torch.cuda.empty_cache()
+    return row
+
+
+def sweep_on_device(
+    frames: list[int],
+    device: torch.device,
+    scale: str = "tiny",
+    archs: tuple[str, ...] = ("vamba", "transformer"),
+    repeats: int = 1,
+    on_result=None,
+) -> dict[str, dict[int, dict[str, float]]]:
+    """:func:`bench_on_device` at growing frame counts, both archs at each count before the next one.
+
+    An arch that ran out of memory is not run at larger counts (its rows say ``oom``), so the sweep ends at
+    the point where only Vamba still fits. ``scale`` is ``"tiny"`` (the acceptance experiment's sizes) or
+    ``"gpu"`` (``configs/gpu.yaml``'s).
+    """
+    if scale not in ("tiny", "gpu"):
+        raise ValueError(f"scale: expected 'tiny' or 'gpu', got {scale!r}")
+    out: dict[str, dict[int, dict[str, float]]] = {a: {} for a in archs}
+    for T in sorted(frames):
+        cfg = gpu_scale_config(T) if scale == "gpu" else bench_config(T)
+        for arch in archs:
+            if any(row["oom"] for row in out[arch].values()):
+                row = {"time_s": float("nan"), "peak_mib": float("nan"), "oom": 1.0}
+            else:
+                row = bench_on_device(arch, cfg, T, device, repeats)
+            row["tokens"] = float(T * (cfg.frame_size // cfg.patch_size) ** 2)
+            row["flops"] = analytic_flops(arch, cfg, T, 10)["total"]
+            out[arch][T] = row
+            if on_result is not None:
+                on_result(arch, T, row)
+    return out
