@@ -15,7 +15,7 @@ PAPER = "Technologies on Effectiveness and Efficiency: A Survey of State Spaces 
 RESULTS = Path(__file__).resolve().parents[3] / "results"
 
 COPY = {"lag": 128, "n_data": 8, "n_tokens": 8}
-SELECT = {"length": 64, "n_data": 16, "n_tokens": 8}
+SELECT = {"length": 256, "n_data": 16, "n_tokens": 8}
 MQAR = {"n_pairs": 8, "n_keys": 32, "n_values": 32}
 
 
@@ -27,16 +27,19 @@ def runs(quick: bool) -> list[Run]:
         return max(20, int(n * scale))
 
     copy = {"task": "copy_memory", "task_kwargs": COPY, "steps": steps(250), "n_layers": 1, "d_model": 64}
-    # Selective copying: the spec's 16 data tokens, 2 layers, d = 64, at 64 noise positions (256 in the spec; see
-    # the README). At 2000 steps Mamba reaches 0.94 on seed 0 (d = 32: 0.83). The quick run keeps a short budget.
+    # Selective copying as the spec has it: 16 data tokens among 256 positions, 2 layers, d = 64. At 2000 steps Mamba
+    # reaches 0.93 on seed 0 (about 1,500 s on one thread). At 64 positions, the length used before, the LTI model
+    # without gating could place about 60% of the tokens (0.61 over three seeds): the bar of 0.5 was set for 256.
+    # The quick run keeps a short budget at 64 positions.
+    select_task = {**SELECT, "length": 64} if quick else SELECT
     select_steps = steps(700) if quick else 2000
     # MQAR is learnt late and abruptly: on seed 0, d = 32 at 400 steps gave 0.15, d = 64 at 1000 steps (batch 64)
     # 0.21, at 3000 steps 0.84. The quick run keeps the short budget.
     mqar_steps = steps(400) if quick else 5000
-    select = {"task": "selective_copy", "task_kwargs": SELECT, "steps": select_steps, "d_model": 64, "lr": 8e-3}
+    select = {"task": "selective_copy", "task_kwargs": select_task, "steps": select_steps, "d_model": 64, "lr": 8e-3}
     # Matched parameters at equal width: the ablations spend the parameters that selection or gating would use on
     # a larger state (S4D N = 222: 67082 parameters; Mamba with Δ, B, C fixed N = 56: 67178; Mamba 66954).
-    no_gate = {"gated": False, "l_max": 2 * SELECT["length"], "d_state": 222}
+    no_gate = {"gated": False, "l_max": 2 * select_task["length"], "d_state": 222}
     return [
         Run("s4d_hippo", "s4d", mixer_kwargs={"init": "lin", "d_state": 64, "l_max": 512}, **copy),
         Run("lti_dense", "lti", mixer_kwargs={"d_state": 64, "mode": "conv"}, **copy),
@@ -117,7 +120,7 @@ def reproduce(
     claims = build_claims(acc, eq, slopes, decode)
     config = {
         "copy_memory": COPY,
-        "selective_copy": SELECT,
+        "selective_copy": next(r.task_kwargs for r in plan if r.task == "selective_copy"),
         "mqar": MQAR,
         "runs": [r.__dict__ for r in plan],
         "parameters": params,
