@@ -16,10 +16,18 @@ import torch
 from paperzoo.ssmsurvey.model import build_mixer
 
 
-def median_time(fn: Callable[[], object], repeats: int = 5, warmup: int = 2) -> float:
-    """Median wall time of ``fn()`` in seconds after ``warmup`` calls."""
-    for _ in range(warmup):
+def median_time(fn: Callable[[], object], repeats: int = 5, warmup: int = 2, min_warmup_s: float = 0.25) -> float:
+    """Median wall time of ``fn()`` in seconds after at least ``warmup`` calls and ``min_warmup_s`` seconds of them.
+
+    A count alone is not enough for sub-millisecond calls: the first point timed in a fresh process read 0.81 ms
+    for a Mamba decode step that takes 0.50 once warm (seed 0 of a committed run, after 20 warm-up steps, about
+    15 ms), presumably while the thread pool and the clock speed settle. A quarter of a second covers it.
+    """
+    start = time.perf_counter()
+    done = 0
+    while done < warmup or time.perf_counter() - start < min_warmup_s:
         fn()
+        done += 1
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
@@ -89,8 +97,8 @@ def decode_times(
         contexts: context lengths.
         batch: sequences decoded together.
         d_model: width.
-        steps: timed repeats per context for the Transformer (medians); Mamba's sub-millisecond step gets ten
-            times as many.
+        steps: timed repeats per context for the Transformer, spread over 5 interleaved rounds; Mamba's
+            sub-millisecond step gets ten times as many.
         seed: initialisation seed.
 
     Returns:
@@ -99,18 +107,28 @@ def decode_times(
     torch.manual_seed(seed)
     mamba = build_mixer("mamba", d_model).eval()
     attn = build_mixer("transformer", d_model).eval()
-    out: dict[str, list[float]] = {"mamba": [], "transformer": []}
     x = torch.randn(batch, d_model)
+    dh = d_model // attn.n_heads
+    calls: dict[str, list[Callable[[], object]]] = {"mamba": [], "transformer": []}
+    for T in contexts:
+        conv, h = mamba.init_state(batch)
+        state = (conv.normal_(), h.normal_())
+        calls["mamba"].append(lambda s=state: mamba.step(x, s))
+        cache = (torch.randn(batch, attn.n_heads, T, dh), torch.randn(batch, attn.n_heads, T, dh))
+        calls["transformer"].append(lambda c=cache: attn.step(x, c))
+    # The contexts are timed in interleaved rounds, and each gets the median of its rounds: a slow spell of the
+    # machine then falls on every context alike. Timed one after the other, the first context of a committed run
+    # read 0.81 ms for a Mamba step that took 0.50 at the next two (max/min 1.62 on that seed, 1.02 on the
+    # others). A Mamba step takes under a millisecond, so it gets ten times the Transformer's repeats.
+    rounds = 5
+    per_round = {"mamba": max(1, 10 * steps // rounds), "transformer": max(1, steps // rounds)}
+    samples: dict[str, list[list[float]]] = {k: [[] for _ in contexts] for k in calls}
     with torch.no_grad():
-        for T in contexts:
-            conv, h = mamba.init_state(batch)
-            state = (conv.normal_(), h.normal_())
-            # A Mamba step takes under a millisecond: ``steps`` repeats would span a few milliseconds, where one
-            # burst of another process's work moves the median (max/min 1.32 on one seed of a loaded run).
-            # Ten times as many span a fraction of a second, after as many warm-up steps as the Transformer is
-            # timed for (with 3, the first context of a fresh process measured 0.94 ms, the later ones 0.70).
-            out["mamba"].append(median_time(lambda s=state: mamba.step(x, s), repeats=10 * steps, warmup=steps))
-            dh = d_model // attn.n_heads
-            cache = (torch.randn(batch, attn.n_heads, T, dh), torch.randn(batch, attn.n_heads, T, dh))
-            out["transformer"].append(median_time(lambda c=cache: attn.step(x, c), repeats=steps, warmup=3))
-    return out
+        for fns in calls.values():
+            for fn in fns:
+                median_time(fn, repeats=1, warmup=steps)  # warm-up only: at least 0.25 s per call
+        for _ in range(rounds):
+            for name, fns in calls.items():
+                for i, fn in enumerate(fns):
+                    samples[name][i].append(median_time(fn, repeats=per_round[name], warmup=1, min_warmup_s=0.0))
+    return {name: [statistics.median(r) for r in rows] for name, rows in samples.items()}
