@@ -206,13 +206,6 @@ def bench_one(arch: str, cfg: LMMConfig, frames: int, repeats: int = 2) -> dict[
     return {"time_s": statistics.median(times), **peak_memory(arch, frames)}
 
 
-def loglog_slope(xs: list[float], ys: list[float]) -> float:
-    """Least-squares slope of ``log y`` against ``log x``."""
-    lx, ly = [math.log(x) for x in xs], [math.log(y) for y in ys]
-    mx, my = sum(lx) / len(lx), sum(ly) / len(ly)
-    return sum((a - mx) * (b - my) for a, b in zip(lx, ly, strict=True)) / sum((a - mx) ** 2 for a in lx)
-
-
 def attention_backend() -> str:
     """Which SDPA kernel PyTorch picks for these shapes on CPU (recorded with the results)."""
     q = torch.randn(1, 4, 64, 24, requires_grad=True)
