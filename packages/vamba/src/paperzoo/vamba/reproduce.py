@@ -112,7 +112,8 @@ def run_seed(seed: int, budget: dict, progress: StageProgress) -> dict:
 
 def efficiency_claims(frames: list[int], repeats: int, progress: StageProgress) -> tuple[list[Claim], dict]:
     """The efficiency sweep and its claims (time and memory ratios at T = 256, slopes, FLOP counter)."""
-    from paperzoo.vamba.efficiency import attention_backend, loglog_slope, sweep
+    from paperzoo.eval import loglog_slope
+    from paperzoo.vamba.efficiency import attention_backend, sweep
 
     backend = attention_backend()
     with progress.stage("efficiency sweep (vamba, transformer)", 2 * len(frames)) as advance:
