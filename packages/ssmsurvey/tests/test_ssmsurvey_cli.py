@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -112,3 +113,23 @@ def test_training_in_a_worker_process_gives_the_same_model():
     there = run_jobs(train_and_evaluate, [(run, 3, 64), (run, 4, 64)], workers=2)
     assert there[0] == here
     assert there[1] != here  # another seed is another model: the comparison can fail
+
+
+def test_cached_run_reuses_its_weights_and_a_new_budget_retrains(tmp_path, monkeypatch):
+    """``reproduce`` caches each trained model: the second call evaluates the stored weights without training."""
+    from paperzoo.ssmsurvey import experiment
+
+    monkeypatch.setenv("PAPERZOO_CACHE", str(tmp_path))
+    run = Run("tiny", "mamba", "selective_copy", {"length": 16, "n_data": 4, "n_tokens": 4}, 15, d_model=16)
+    first = train_and_evaluate(run, 3, eval_size=64, cache=True)
+    assert len(list((tmp_path / "ssmsurvey" / "runs").glob("*.ckpt"))) == 1
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a cached run must not train again")
+
+    monkeypatch.setattr(experiment, "quiet_trainer", no_training)
+    assert train_and_evaluate(run, 3, eval_size=64, cache=True) == first
+    with pytest.raises(AssertionError, match="must not train"):  # another budget is another model
+        train_and_evaluate(dataclasses.replace(run, steps=16), 3, eval_size=64, cache=True)
+    with pytest.raises(AssertionError, match="must not train"):  # and without the cache it always trains
+        train_and_evaluate(run, 3, eval_size=64)

@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from paperzoo.core import quiet_trainer, seed_all
+from paperzoo.core import load_stage, quiet_trainer, save_stage, seed_all
 from paperzoo.ssmsurvey.data import SyntheticTasks, make_batch
 from paperzoo.ssmsurvey.layers import S4D, Mamba
 from paperzoo.ssmsurvey.layers.discretize import zoh, zoh_diagonal
@@ -30,8 +30,21 @@ class Run:
     batch_size: int = 32
 
 
-def train_and_evaluate(run: Run, seed: int, eval_size: int = 512) -> tuple[float, int]:
-    """Train ``run`` with ``seed`` and return (answer token accuracy on fresh sequences, parameter count)."""
+# Bump when a change to the layers or the training loop makes earlier cached models stale.
+CACHE_VERSION = 1
+
+
+def train_and_evaluate(run: Run, seed: int, eval_size: int = 512, cache: bool = False) -> tuple[float, int]:
+    """Train ``run`` with ``seed`` and return (answer token accuracy on fresh sequences, parameter count).
+
+    Args:
+        run: the model, task and budget.
+        seed: seeds the initialisation and the training stream.
+        eval_size: held-out sequences for the accuracy.
+        cache: keep the trained weights under ``$PAPERZOO_CACHE/ssmsurvey/runs`` (keyed by ``run``, ``seed``
+            and :data:`CACHE_VERSION`) and reuse them instead of training again. The evaluation always runs.
+            ``reproduce`` uses it so that a long run that is interrupted resumes where it stopped.
+    """
     seed_all(seed)
     data = SyntheticTasks(run.task, run.task_kwargs, run.batch_size, train_batches=run.steps, val_batches=1, seed=seed)
     module = SSMSurveyModule(
@@ -45,8 +58,15 @@ def train_and_evaluate(run: Run, seed: int, eval_size: int = 512) -> tuple[float
         warmup_steps=max(1, run.steps // 10),
         max_steps=run.steps,
     )
-    trainer = quiet_trainer(max_steps=run.steps, limit_val_batches=0, gradient_clip_val=1.0)
-    trainer.fit(module, datamodule=data)
+    key = {"run": run, "seed": seed, "version": CACHE_VERSION}
+    state = load_stage("ssmsurvey/runs", key) if cache else None
+    if state is not None:
+        module.load_state_dict(state)
+    else:
+        trainer = quiet_trainer(max_steps=run.steps, limit_val_batches=0, gradient_clip_val=1.0)
+        trainer.fit(module, datamodule=data)
+        if cache:
+            save_stage("ssmsurvey/runs", key, module.state_dict())
     gen = torch.Generator().manual_seed(7_000_000 + seed)
     tokens, targets = make_batch(run.task, eval_size, gen, **run.task_kwargs)
     module.eval()

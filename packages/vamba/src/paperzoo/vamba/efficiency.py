@@ -16,15 +16,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from paperzoo.eval import median_time
 from paperzoo.vamba.baselines import build_model
 from paperzoo.vamba.data import VOCAB_SIZE
 from paperzoo.vamba.model import LMMConfig
@@ -196,14 +195,14 @@ def bench_one(arch: str, cfg: LMMConfig, frames: int, repeats: int = 2) -> dict[
     torch.manual_seed(0)
     model = build_model(arch, cfg)
     inputs = sample_inputs(cfg, frames)
-    times = []
-    for i in range(repeats + 1):
+
+    def step() -> None:
         model.zero_grad(set_to_none=True)
-        start = time.perf_counter()
         model(**inputs).float().pow(2).mean().backward()
-        if i > 0:  # the first run is a warm-up: first-touch allocations and kernel selection
-            times.append(time.perf_counter() - start)
-    return {"time_s": statistics.median(times), **peak_memory(arch, frames)}
+
+    # One warm-up step (first-touch allocations, kernel selection); a step takes far longer than the time the
+    # shared warm-up is there to cover.
+    return {"time_s": median_time(step, repeats, warmup=1, min_warmup_s=0.0), **peak_memory(arch, frames)}
 
 
 def attention_backend() -> str:
@@ -273,26 +272,23 @@ def bench_on_device(
             torch.cuda.synchronize(device)
             torch.cuda.reset_peak_memory_stats(device)
             base = torch.cuda.memory_allocated(device)
-        times = []
-        for i in range(repeats + 1):
+
+        def step() -> None:
             model.zero_grad(set_to_none=True)
-            if cuda:
-                torch.cuda.synchronize(device)
-            start = time.perf_counter()
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda and autocast):
                 loss = model(**inputs).float().pow(2).mean()
             loss.backward()
-            if cuda:
+            if cuda:  # kernels run asynchronously: the step ends when the device is done
                 torch.cuda.synchronize(device)
-            if i > 0:  # the first step is a warm-up: kernel compilation and selection
-                times.append(time.perf_counter() - start)
-        row["time_s"] = statistics.median(times)
+
+        # One warm-up step: it compiles and selects the kernels.
+        row["time_s"] = median_time(step, repeats, warmup=1, min_warmup_s=0.0)
         if cuda:
             row["peak_mib"] = (torch.cuda.max_memory_allocated(device) - base) / 2**20
     except torch.cuda.OutOfMemoryError:
         row["oom"] = 1.0
     # Drop every reference before the next point, so the allocator can hand the memory back.
-    model = inputs = loss = None
+    model = inputs = step = None
     if cuda:
         torch.cuda.empty_cache()
     return row
