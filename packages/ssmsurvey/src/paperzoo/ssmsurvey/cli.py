@@ -50,7 +50,8 @@ def efficiency(quick: bool = False) -> int:
     Args:
         quick: fewer lengths and repeats.
     """
-    from paperzoo.ssmsurvey.efficiency import decode_times, forward_times, loglog_slope
+    from paperzoo.eval import loglog_slope
+    from paperzoo.ssmsurvey.efficiency import decode_times, forward_times
 
     lengths = [256, 512] if quick else [256, 512, 1024, 2048]
     contexts = [512, 2048] if quick else [512, 2048, 8192]

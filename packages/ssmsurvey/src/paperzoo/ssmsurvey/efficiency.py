@@ -11,10 +11,10 @@ from collections.abc import Callable
 
 import torch
 
-from paperzoo.eval import loglog_slope, median_time
+from paperzoo.eval import median_time
 from paperzoo.ssmsurvey.model import build_mixer
 
-__all__ = ["decode_times", "forward_times", "loglog_slope", "median_time"]
+__all__ = ["decode_times", "forward_times"]
 
 
 def forward_times(

@@ -6,8 +6,8 @@ import time
 from pathlib import Path
 
 from paperzoo.core import CliError, StageProgress, run_jobs
-from paperzoo.eval import Claim, ResultsRecord, plot_curves, write_outputs
-from paperzoo.ssmsurvey.efficiency import decode_times, forward_times, loglog_slope
+from paperzoo.eval import Claim, ResultsRecord, loglog_slope, plot_curves, write_outputs
+from paperzoo.ssmsurvey.efficiency import decode_times, forward_times
 from paperzoo.ssmsurvey.experiment import Run, equivalence_checks, train_and_evaluate
 from paperzoo.ssmsurvey.model import ERAS
 
