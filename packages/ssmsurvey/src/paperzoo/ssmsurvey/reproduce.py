@@ -49,7 +49,7 @@ def runs(quick: bool) -> list[Run]:
     # job, 34 minutes for 4000 steps); reproduce hands the runs to its workers in this order.
     return [
         Run("mamba", "mamba", **select),
-        Run("mamba_mqar", "mamba", "mqar", MQAR, mqar_steps, d_model=64, lr=3e-3, batch_size=64),
+        Run("mamba_mqar", "mamba", "mqar", MQAR, mqar_steps, d_model=64, batch_size=64),
         Run("s4d_no_gate", "s4d", mixer_kwargs=no_gate, **select),
         Run("mamba_fixed", "mamba", mixer_kwargs={"selective": False, "d_state": 56}, **select),
         Run("s4d_hippo", "s4d", mixer_kwargs={"init": "lin", "d_state": 64, "l_max": 512}, **copy),
