@@ -51,7 +51,7 @@ class ExperimentConfig:
     depth: int = 4
     n_fillers: int = 8
     n_train: int = 8192
-    train_steps: int = 600
+    train_steps: int = 1200
     lr: float = 2e-3
     n_samples: int = 1024
     n_real: int = 2048
