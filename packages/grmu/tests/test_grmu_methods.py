@@ -9,7 +9,7 @@ import torch
 from paperzoo.grmu.data import forget_split, make_splits
 from paperzoo.grmu.methods import APPROXIMATE, TrainConfig, UnlearnConfig, UnlearnTask, train_classifier
 from paperzoo.grmu.methods import miu as miu_fn
-from paperzoo.grmu.methods.common import index_batches
+from paperzoo.grmu.methods.common import index_batches, set_epoch_lr
 from paperzoo.grmu.mine import MutualInformation, tune
 from paperzoo.grmu.model import SmallCNN
 
@@ -107,3 +107,34 @@ def test_bad_schedule(setup):
     _, task, original = setup
     with pytest.raises(ValueError, match="schedule: expected"):
         miu_fn(original, task, UnlearnConfig(schedule="bogus"), torch.Generator())
+
+
+def test_cosine_lr_schedule_anneals_per_epoch_and_constant_stays():
+    model = SmallCNN()
+    opt = torch.optim.SGD(model.parameters(), lr=1.0)
+    cosine = UnlearnConfig(epochs=4, lr=0.01, lr_schedule="cosine")
+    lrs = []
+    for epoch in range(4):
+        set_epoch_lr(opt, cosine, epoch)
+        lrs.append(opt.param_groups[0]["lr"])
+    # 0.5·lr·(1 + cos(π e / E)) for e = 0..3: full rate first, strictly decreasing, the last epoch small.
+    assert lrs == pytest.approx([0.01, 0.5 * 0.01 * (1 + 2**-0.5), 0.005, 0.5 * 0.01 * (1 - 2**-0.5)])
+    set_epoch_lr(opt, UnlearnConfig(epochs=4, lr=0.01, lr_schedule="constant"), 3)
+    assert opt.param_groups[0]["lr"] == 0.01
+    with pytest.raises(ValueError, match="lr_schedule: expected 'constant' or 'cosine'"):
+        set_epoch_lr(opt, UnlearnConfig(lr_schedule="step"), 0)
+
+
+@pytest.mark.parametrize("name", list(APPROXIMATE))
+def test_every_method_follows_the_lr_schedule(setup, name, monkeypatch):
+    """Each approximate method sets its epoch's rate through ``set_epoch_lr``: one budget for all."""
+    _, task, original = setup
+    seen = []
+    module = importlib.import_module(
+        "paperzoo.grmu.methods.miu" if name == "miu" else "paperzoo.grmu.methods.baselines"
+    )
+    real = module.set_epoch_lr
+    monkeypatch.setattr(module, "set_epoch_lr", lambda opt, cfg, epoch: (seen.append(epoch), real(opt, cfg, epoch)))
+    cfg = UnlearnConfig(epochs=2, forgetting_epochs=1, mine_warmup_batches=2, mine_batches=1, mine_hidden=16)
+    APPROXIMATE[name](original, task, cfg, torch.Generator().manual_seed(0))
+    assert seen == [0, 1]

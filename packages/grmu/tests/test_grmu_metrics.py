@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from paperzoo.grmu.experiment import standardise
 from paperzoo.grmu.metrics import GAP_METRICS, accuracy, avg_gap, equalized_odds, mia_score, tow
 
 
@@ -30,3 +31,14 @@ def test_mia_separates_members_from_non_members():
     # Forget samples with member-like (low) losses are called members; with high losses, non-members.
     assert mia_score(low, high, low[:100], high[:100], seed=0) < 5
     assert mia_score(low, high, high[:100], high[:100], seed=0) > 95
+
+
+def test_standardise_floors_an_almost_dead_unit():
+    """A unit that fires on one sample in a thousand must not reach the probes as a value in the tens."""
+    gen = torch.Generator().manual_seed(0)
+    ref = torch.randn(1000, 4, generator=gen)
+    ref[:, 0] = 0.0
+    ref[0, 0] = 1e-3  # std 3e-5: dividing by it alone would give 31.6 on that sample
+    out = standardise(ref, ref)
+    torch.testing.assert_close(out[:, 1:].std(0), torch.ones(3), atol=1e-4, rtol=0)
+    assert float(out[:, 0].abs().max()) < 0.1

@@ -8,7 +8,15 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from paperzoo.grmu.methods.common import UnlearnConfig, UnlearnTask, batches, copy_model, cycle, sgd
+from paperzoo.grmu.methods.common import (
+    UnlearnConfig,
+    UnlearnTask,
+    batches,
+    copy_model,
+    cycle,
+    set_epoch_lr,
+    sgd,
+)
 from paperzoo.grmu.model import SmallCNN
 
 
@@ -33,6 +41,7 @@ def l1_sparse(
     opt = sgd(model, cfg.lr, cfg.momentum, cfg.weight_decay)
     retain, weights = task.retain, task.retain_sample_weights()
     for epoch in range(cfg.epochs):
+        set_epoch_lr(opt, cfg, epoch)
         alpha_t = alpha * (1 - epoch / cfg.epochs)
         for x, y, _g in batches(retain, cfg.batch_size, generator, weights):
             loss = F.cross_entropy(model(x), y)
@@ -64,6 +73,7 @@ def scrub(
     forget, retain, weights = task.forget, task.retain, task.retain_sample_weights()
     t = cfg.scrub_temperature
     for epoch in range(cfg.epochs):
+        set_epoch_lr(opt, cfg, epoch)
         if epoch < cfg.scrub_max_epochs:
             for x, _y, _g in batches(forget, cfg.batch_size, generator):
                 with torch.no_grad():
@@ -115,6 +125,7 @@ def salun(
     forget_stream = cycle(task.forget, cfg.batch_size, generator)
     n_classes = model.fc.out_features
     for epoch in range(cfg.epochs):
+        set_epoch_lr(opt, cfg, epoch)
         for x, y, _g in batches(retain, cfg.batch_size, generator, weights):
             loss = F.cross_entropy(model(x), y)
             if epoch < cfg.forgetting_epochs:
@@ -142,6 +153,7 @@ def neggrad_plus(
     forget_stream = cycle(task.forget, cfg.batch_size, generator)
     beta = cfg.neggrad_beta
     for epoch in range(cfg.epochs):
+        set_epoch_lr(opt, cfg, epoch)
         for x, y, _g in batches(retain, cfg.batch_size, generator, weights):
             loss = F.cross_entropy(model(x), y)
             if epoch < cfg.forgetting_epochs:

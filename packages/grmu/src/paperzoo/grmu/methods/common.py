@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -54,6 +55,8 @@ class UnlearnConfig:
         lambda_mi: λ, the weight of the calibration loss.
         forget_clip: gradient-norm clip of MIU's forget steps (minimising a frozen critic's bound diverges).
         schedule: ``"alternating"`` (the reference code) or ``"summed"`` (the paper's single loss).
+        lr_schedule: ``"constant"`` (the CelebA MIU config) or ``"cosine"`` (annealed per epoch to 0, as
+            some of the reference configs do); it applies to every approximate method alike.
         shared_estimator: one critic for both models (an ablation; the code uses two).
         calibration: keep the calibration loss (off: the no-calibration ablation).
         l1_alpha: L1-sparse's initial penalty (decays linearly to 0).
@@ -78,6 +81,7 @@ class UnlearnConfig:
     lambda_mi: float = 1.0
     forget_clip: float = 1.0
     schedule: str = "alternating"
+    lr_schedule: str = "cosine"
     shared_estimator: bool = False
     calibration: bool = True
     l1_alpha: float = 1e-4
@@ -163,6 +167,22 @@ def cycle(
 
 def sgd(model: torch.nn.Module, lr: float, momentum: float, weight_decay: float) -> torch.optim.Optimizer:
     return torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+
+
+def set_epoch_lr(opt: torch.optim.Optimizer, cfg: UnlearnConfig, epoch: int) -> None:
+    """Set the learning rate of unlearning epoch ``epoch`` (0-based) by ``cfg.lr_schedule``.
+
+    The cosine schedule is stepped per epoch, not per batch, so that methods with different numbers of
+    steps per epoch (a forget pass plus a retain pass, or a retain pass alone) follow the same curve.
+    """
+    if cfg.lr_schedule == "constant":
+        lr = cfg.lr
+    elif cfg.lr_schedule == "cosine":
+        lr = 0.5 * cfg.lr * (1 + math.cos(math.pi * epoch / cfg.epochs))
+    else:
+        raise ValueError(f"lr_schedule: expected 'constant' or 'cosine', got {cfg.lr_schedule!r}")
+    for group in opt.param_groups:
+        group["lr"] = lr
 
 
 def new_model(cfg: TrainConfig, size: int) -> SmallCNN:

@@ -20,7 +20,15 @@ import itertools
 import torch
 import torch.nn.functional as F
 
-from paperzoo.grmu.methods.common import UnlearnConfig, UnlearnTask, batches, copy_model, cycle, sgd
+from paperzoo.grmu.methods.common import (
+    UnlearnConfig,
+    UnlearnTask,
+    batches,
+    copy_model,
+    cycle,
+    set_epoch_lr,
+    sgd,
+)
 from paperzoo.grmu.mine import MutualInformation, tune
 from paperzoo.grmu.model import SmallCNN
 
@@ -62,6 +70,7 @@ def miu(
         return model.features(x)
 
     for epoch in range(cfg.epochs):
+        set_epoch_lr(opt, cfg, epoch)
         n_tune = cfg.mine_warmup_batches if epoch == 0 else cfg.mine_batches
         model.eval()
         opt_u = tune(est_u, features_u, _tuning_batches(task, cfg, n_tune, generator), cfg.mine_lr, opt_u, generator)
