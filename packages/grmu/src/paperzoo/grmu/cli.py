@@ -26,8 +26,14 @@ def unlearn(
     forget_a: int = 0,
     seed: int = 0,
     n_train: int = 20000,
+    kind: str = "groupshift",
+    root: str | None = None,
+    size: int = 16,
 ) -> int:
     """Pre-train (cached), forget a group-concentrated set with one method, and print its metrics.
+
+    With ``--kind waterbirds --root DIR`` (or ``celeba``) the data are the paper's benchmark read from a local
+    folder in its official layout; ``--n_train`` caps the training split and ``--size`` sets the image side.
 
     Args:
         method: retrain, retrain_rw, or an approximate system (finetune, l1_sparse, scrub, salun, neggrad_plus,
@@ -36,13 +42,21 @@ def unlearn(
         forget_y: target of the forget group.
         forget_a: sensitive attribute of the forget group.
         seed: data and model seed.
-        n_train: training samples.
+        n_train: training samples (at most, for a local benchmark).
+        kind: groupshift, digits, waterbirds or celeba.
+        root: the local benchmark's folder.
+        size: image side.
     """
     known = ["retrain", "retrain_rw", *SYSTEMS]
     if method not in known:
         raise CliError(f"--method: unknown method {method!r}; expected one of: {', '.join(known)}")
-    cfg = ExperimentConfig(n_train=n_train, forget_group=(forget_y, forget_a), ratio=ratio)
-    splits = make_splits(**cfg.data_config(seed))
+    cfg = ExperimentConfig(
+        kind=kind, root=root, size=size, n_train=n_train, forget_group=(forget_y, forget_a), ratio=ratio
+    )
+    try:
+        splits = make_splits(**cfg.data_config(seed))
+    except (ValueError, FileNotFoundError) as err:
+        raise CliError(str(err)) from err
     gen = torch.Generator().manual_seed(seed)
     try:
         forget_idx, retain_idx = forget_split(splits["train"], cfg.forget_group, ratio, gen)

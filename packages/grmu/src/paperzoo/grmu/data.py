@@ -17,6 +17,8 @@ import lightning.pytorch as pl
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from paperzoo.grmu.local_data import LOCAL_KINDS, load_local_splits
+
 N_CLASSES = 2
 N_ATTRS = 2
 
@@ -162,16 +164,28 @@ def make_splits(
     p_align: float = 0.9,
     size: int = 16,
     seed: int = 0,
+    root: str | None = None,
 ) -> dict[str, GroupData]:
     """Train (group-shifted), validation and test (group-balanced) splits, deterministic in ``seed``.
 
+    ``kind="waterbirds"`` or ``"celeba"`` reads the paper's benchmark from the local folder ``root``
+    (:mod:`paperzoo.grmu.local_data`); ``n_train``, ``n_val``, ``n_test`` then cap the splits (a seeded
+    random subset) and ``p_align`` is unused: the data bring their own group shift.
+
     Raises:
-        ValueError: an unknown ``kind``, non-positive sizes or ``p_align`` outside (0.5, 1).
+        ValueError: an unknown ``kind``, non-positive sizes, ``p_align`` outside (0.5, 1), or a local kind
+            without ``root``.
     """
-    if kind not in ("groupshift", "digits"):
-        raise ValueError(f"kind: expected 'groupshift' or 'digits', got {kind!r}")
+    kinds = ("groupshift", "digits", *LOCAL_KINDS)
+    if kind not in kinds:
+        raise ValueError(f"kind: expected one of {', '.join(kinds)}, got {kind!r}")
     if min(n_train, n_val, n_test) <= 0:
         raise ValueError(f"n_train, n_val, n_test: expected positive sizes, got {n_train}, {n_val}, {n_test}")
+    if kind in LOCAL_KINDS:
+        if root is None:
+            raise ValueError(f"root: kind {kind!r} reads a local folder; pass its path")
+        limit = {"train": n_train, "val": n_val, "test": n_test}
+        return load_local_splits(kind, root, size=size, limit=limit, seed=seed)
     if not 0.5 < p_align < 1.0:
         raise ValueError(f"p_align: expected a probability in (0.5, 1), got {p_align}")
     gen = torch.Generator().manual_seed(seed)
@@ -236,7 +250,8 @@ class GroupShiftDataModule(pl.LightningDataModule):
     """GroupShift (or ColoredDigits) for pre-training: train, val and test loaders of ``(x, y, a, g)``.
 
     Args:
-        kind: ``"groupshift"`` (synthetic strokes) or ``"digits"`` (scikit-learn digits, coloured).
+        kind: ``"groupshift"`` (synthetic strokes), ``"digits"`` (scikit-learn digits, coloured), or a local
+            benchmark, ``"waterbirds"`` or ``"celeba"`` (read from ``root``).
         n_train: training samples (group-shifted).
         n_val: validation samples (group-balanced).
         n_test: test samples (group-balanced).
@@ -244,6 +259,7 @@ class GroupShiftDataModule(pl.LightningDataModule):
         size: image side.
         batch_size: batch size.
         seed: the data seed.
+        root: the local benchmark's folder (only for ``waterbirds`` and ``celeba``).
     """
 
     def __init__(
@@ -256,6 +272,7 @@ class GroupShiftDataModule(pl.LightningDataModule):
         size: int = 16,
         batch_size: int = 128,
         seed: int = 0,
+        root: str | None = None,
     ) -> None:
         super().__init__()
         if batch_size <= 0:
@@ -268,6 +285,7 @@ class GroupShiftDataModule(pl.LightningDataModule):
             "p_align": p_align,
             "size": size,
             "seed": seed,
+            "root": root,
         }
         self.batch_size = batch_size
         self.splits = make_splits(**self.kwargs)

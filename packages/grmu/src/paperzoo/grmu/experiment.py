@@ -51,6 +51,7 @@ class ExperimentConfig:
         n_test: test samples (group-balanced).
         p_align: p(a = y) in training.
         size: image side.
+        root: the folder of a local benchmark (``kind`` ``"waterbirds"`` or ``"celeba"``), else None.
         forget_group: the forget group (y*, a*): the minority (1, 0).
         ratio: the unlearning ratio r of the main comparison.
         extra_ratio: a second ratio reported with a smaller set of systems (0 to skip).
@@ -67,6 +68,7 @@ class ExperimentConfig:
     n_test: int = 4000
     p_align: float = 0.9
     size: int = 16
+    root: str | None = None
     forget_group: tuple[int, int] = (1, 0)
     ratio: float = 0.9
     extra_ratio: float = 0.5
@@ -85,6 +87,8 @@ class ExperimentConfig:
             "p_align": self.p_align,
             "size": self.size,
             "seed": seed,
+            # Only when set, so that the cache keys of the synthetic runs stay what they were.
+            **({"root": str(self.root)} if self.root is not None else {}),
         }
 
 

@@ -1,0 +1,116 @@
+"""The local benchmark loaders (Waterbirds, CelebA) on small folders built here in the official layouts."""
+
+import pytest
+import torch
+from PIL import Image
+
+from paperzoo.grmu.cli import main
+from paperzoo.grmu.data import forget_split, make_splits
+from paperzoo.grmu.local_data import load_local_splits
+
+# (split, y, a) of every image; every split holds all four groups.
+ROWS = [(s, y, a) for s in (0, 1, 2) for y in (0, 1) for a in (0, 1) for _ in range(3)]
+
+
+def _image(path, colour):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (20, 24), colour).save(path)
+
+
+@pytest.fixture
+def waterbirds(tmp_path):
+    lines = ["img_id,img_filename,y,split,place,place_filename"]
+    for i, (s, y, a) in enumerate(ROWS):
+        name = f"{i:03d}.Bird/img_{i}.jpg"
+        # The red channel carries y and the green one a, so the test can read the labels back off the pixels.
+        _image(tmp_path / name, (200 * y, 200 * a, 50))
+        lines.append(f"{i},{name},{y},{s},{a},/place/{i}.jpg")
+    (tmp_path / "metadata.csv").write_text("\n".join(lines) + "\n")
+    return tmp_path
+
+
+def _sign(v):
+    return "1" if v else "-1"
+
+
+@pytest.fixture
+def celeba(tmp_path):
+    names = ["5_o_Clock_Shadow", "Attractive", "Male", "Young"]
+    attr, part = [str(len(ROWS)), " ".join(names)], []
+    for i, (s, y, a) in enumerate(ROWS):
+        name = f"{i + 1:06d}.jpg"
+        _image(tmp_path / "img_align_celeba" / name, (200 * y, 200 * a, 50))
+        attr.append(f"{name} -1 {_sign(y)}  {_sign(a)} 1")
+        part.append(f"{name} {s}")
+    (tmp_path / "list_attr_celeba.txt").write_text("\n".join(attr) + "\n")
+    (tmp_path / "list_eval_partition.txt").write_text("\n".join(part) + "\n")
+    return tmp_path
+
+
+@pytest.mark.parametrize("kind", ["waterbirds", "celeba"])
+def test_loader_reads_splits_labels_and_pixels(kind, request):
+    root = request.getfixturevalue(kind)
+    splits = load_local_splits(kind, root, size=8)
+    for name in ("train", "val", "test"):
+        data = splits[name]
+        assert data.x.shape == (12, 3, 8, 8)
+        assert data.x.dtype == torch.float32
+        assert torch.bincount(data.g, minlength=4).tolist() == [3, 3, 3, 3]
+        # Labels and pixels stay paired: red encodes y, green encodes a.
+        torch.testing.assert_close(data.x[:, 0].mean((1, 2)), data.y.float() * 200 / 255, atol=0.01, rtol=0)
+        torch.testing.assert_close(data.x[:, 1].mean((1, 2)), data.a.float() * 200 / 255, atol=0.01, rtol=0)
+
+
+def test_make_splits_caps_local_splits_and_the_forget_split_works(waterbirds):
+    splits = make_splits(kind="waterbirds", root=str(waterbirds), n_train=8, n_val=4, n_test=12, size=8, seed=1)
+    assert [len(splits[n]) for n in ("train", "val", "test")] == [8, 4, 12]
+    again = make_splits(kind="waterbirds", root=str(waterbirds), n_train=8, n_val=4, n_test=12, size=8, seed=1)
+    assert torch.equal(splits["train"].x, again["train"].x)
+    full = make_splits(kind="waterbirds", root=str(waterbirds), size=8)
+    forget, retain = forget_split(full["train"], (1, 0), 1.0, torch.Generator().manual_seed(0))
+    assert forget.numel() == 3
+    assert retain.numel() == 9
+
+
+def test_celeba_attributes_are_chosen_by_name(celeba):
+    young = load_local_splits("celeba", celeba, size=8, target="Young")["train"]
+    assert young.y.tolist() == [1] * 12  # "Young" is 1 for every image here
+    with pytest.raises(ValueError, match="sensitive: 'Bald' is not a CelebA attribute; expected one of"):
+        load_local_splits("celeba", celeba, size=8, sensitive="Bald")
+
+
+def test_missing_files_name_the_file(waterbirds, tmp_path_factory):
+    empty = tmp_path_factory.mktemp("empty")
+    with pytest.raises(FileNotFoundError, match=r"metadata\.csv"):
+        load_local_splits("waterbirds", empty)
+    with pytest.raises(FileNotFoundError, match=r"list_attr_celeba\.txt"):
+        load_local_splits("celeba", empty)
+    next(waterbirds.glob("000.Bird/*.jpg")).unlink()
+    with pytest.raises(FileNotFoundError, match=r"image file not found: .*img_0\.jpg"):
+        load_local_splits("waterbirds", waterbirds)
+    with pytest.raises(ValueError, match="root: kind 'celeba' reads a local folder"):
+        make_splits(kind="celeba")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--kind", "waterbirds"], "root: kind 'waterbirds' reads a local folder"),
+        (["--kind", "waterbirds", "--root", "/nonexistent/wb"], "root: /nonexistent/wb is not a folder"),
+        (["--kind", "imagenet"], "kind: expected one of groupshift, digits, waterbirds, celeba"),
+    ],
+)
+def test_unlearn_on_a_bad_local_benchmark_gives_one_line(args, message, capsys):
+    assert main(["unlearn", *args]) != 0
+    err = capsys.readouterr().err.strip()
+    assert message in err
+    assert "\n" not in err
+
+
+def test_unlearn_runs_on_a_local_benchmark(waterbirds, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("PAPERZOO_CACHE", str(tmp_path / "cache"))
+    assert main(["unlearn", "--method", "finetune_rw", "--kind", "waterbirds", "--root", str(waterbirds)]) == 0
+    out = capsys.readouterr().out
+    assert "original" in out
+    assert "finetune_rw" in out
+    assert "GA" in out
