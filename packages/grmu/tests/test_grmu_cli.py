@@ -28,3 +28,10 @@ def test_bad_input_gives_one_line(args, message, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
     assert message in err
+
+
+def test_unlearn_with_a_missing_checkpoint_gives_one_line(capsys):
+    assert main(["unlearn", "--arch", "resnet18", "--size", "32", "--weights", "/nonexistent/r18.pt"]) != 0
+    err = capsys.readouterr().err.strip()
+    assert "weights: no checkpoint at /nonexistent/r18.pt" in err
+    assert "\n" not in err

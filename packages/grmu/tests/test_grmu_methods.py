@@ -11,7 +11,7 @@ from paperzoo.grmu.methods import APPROXIMATE, TrainConfig, UnlearnConfig, Unlea
 from paperzoo.grmu.methods import miu as miu_fn
 from paperzoo.grmu.methods.common import index_batches, set_epoch_lr
 from paperzoo.grmu.mine import MutualInformation, tune
-from paperzoo.grmu.model import SmallCNN
+from paperzoo.grmu.model import ResNet18, SmallCNN, build_model
 
 
 @pytest.fixture(scope="module")
@@ -138,3 +138,42 @@ def test_every_method_follows_the_lr_schedule(setup, name, monkeypatch):
     cfg = UnlearnConfig(epochs=2, forgetting_epochs=1, mine_warmup_batches=2, mine_batches=1, mine_hidden=16)
     APPROXIMATE[name](original, task, cfg, torch.Generator().manual_seed(0))
     assert seen == [0, 1]
+
+
+def test_resnet18_shapes_errors_and_torchvision_style_checkpoint(tmp_path):
+    model = ResNet18(size=32)
+    assert model.features(torch.randn(2, 3, 32, 32)).shape == (2, 512)
+    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 2)
+    with pytest.raises(ValueError, match=r"x: expected shape \[B, 3, 32, 32\]"):
+        model(torch.randn(2, 3, 64, 64))
+    with pytest.raises(ValueError, match="at least 32 px"):
+        ResNet18(size=16)
+    # An ImageNet-style checkpoint: the same names, a 1000-way fc that must not be loaded.
+    source = ResNet18(size=32, n_classes=1000)
+    torch.save(source.state_dict(), tmp_path / "resnet18.pt")
+    loaded = build_model("resnet18", size=32, weights=str(tmp_path / "resnet18.pt"))
+    for key, value in source.state_dict().items():
+        if not key.startswith("fc."):
+            assert torch.equal(loaded.state_dict()[key], value), key
+    assert loaded.fc.out_features == 2
+    torch.save({"conv1.weight": torch.zeros(1)}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="is not a ResNet-18 backbone"):
+        build_model("resnet18", size=32, weights=str(tmp_path / "other.pt"))
+    with pytest.raises(FileNotFoundError, match="weights: no checkpoint at"):
+        build_model("resnet18", size=32, weights=str(tmp_path / "missing.pt"))
+    with pytest.raises(ValueError, match="arch: expected one of cnn, resnet18"):
+        build_model("vit")
+    with pytest.raises(ValueError, match="only arch 'resnet18' loads a checkpoint"):
+        build_model("cnn", weights=str(tmp_path / "resnet18.pt"))
+
+
+def test_miu_runs_on_resnet18():
+    splits = make_splits(n_train=300, n_val=40, n_test=40, size=32, seed=0)
+    gen = torch.Generator().manual_seed(0)
+    forget, retain = forget_split(splits["train"], (1, 0), 0.9, gen)
+    task = UnlearnTask(splits["train"], forget, retain, reweight=True)
+    original = train_classifier(splits["train"], TrainConfig(epochs=1, arch="resnet18"), gen)
+    cfg = UnlearnConfig(epochs=1, forgetting_epochs=1, mine_warmup_batches=2, mine_batches=1, mine_hidden=16)
+    model = miu_fn(original, task, cfg, gen)
+    assert isinstance(model, ResNet18)
+    assert torch.isfinite(model.features(splits["test"].x)).all()

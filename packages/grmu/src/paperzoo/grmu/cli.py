@@ -11,7 +11,8 @@ import torch
 from paperzoo.core import CliError, run_cli
 from paperzoo.grmu.data import GroupShiftDataModule, forget_split, make_splits
 from paperzoo.grmu.experiment import SYSTEMS, ExperimentConfig, pretrain
-from paperzoo.grmu.methods import APPROXIMATE, UnlearnTask, retrain
+from paperzoo.grmu.methods import APPROXIMATE, TrainConfig, UnlearnTask, retrain
+from paperzoo.grmu.methods.common import new_model
 from paperzoo.grmu.metrics import evaluate
 from paperzoo.grmu.module import PretrainModule
 from paperzoo.grmu.reproduce import reproduce
@@ -29,6 +30,8 @@ def unlearn(
     kind: str = "groupshift",
     root: str | None = None,
     size: int = 16,
+    arch: str = "cnn",
+    weights: str | None = None,
 ) -> int:
     """Pre-train (cached), forget a group-concentrated set with one method, and print its metrics.
 
@@ -46,14 +49,24 @@ def unlearn(
         kind: groupshift, digits, waterbirds or celeba.
         root: the local benchmark's folder.
         size: image side.
+        arch: cnn (the acceptance experiment's) or resnet18 (the paper's backbone).
+        weights: a local ResNet-18 checkpoint (e.g. torchvision's ImageNet weights saved with torch.save).
     """
     known = ["retrain", "retrain_rw", *SYSTEMS]
     if method not in known:
         raise CliError(f"--method: unknown method {method!r}; expected one of: {', '.join(known)}")
     cfg = ExperimentConfig(
-        kind=kind, root=root, size=size, n_train=n_train, forget_group=(forget_y, forget_a), ratio=ratio
+        kind=kind,
+        root=root,
+        size=size,
+        n_train=n_train,
+        forget_group=(forget_y, forget_a),
+        ratio=ratio,
+        train=TrainConfig(arch=arch, weights=weights),
     )
     try:
+        # Fail on a bad architecture or checkpoint before reading any data.
+        new_model(cfg.train, size)
         splits = make_splits(**cfg.data_config(seed))
     except (ValueError, FileNotFoundError) as err:
         raise CliError(str(err)) from err

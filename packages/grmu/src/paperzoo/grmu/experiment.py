@@ -19,7 +19,7 @@ from paperzoo.grmu.methods import APPROXIMATE, TrainConfig, UnlearnConfig, Unlea
 from paperzoo.grmu.methods.common import new_model
 from paperzoo.grmu.metrics import avg_gap, evaluate, tow
 from paperzoo.grmu.mine import MutualInformation, estimate, tune
-from paperzoo.grmu.model import SmallCNN
+from paperzoo.grmu.model import Classifier
 
 # name -> (method, reweight, overrides of UnlearnConfig)
 SYSTEMS: dict[str, tuple[str, bool, dict]] = {
@@ -92,7 +92,7 @@ class ExperimentConfig:
         }
 
 
-def pretrain(splits: dict[str, GroupData], cfg: ExperimentConfig, seed: int, progress=None) -> SmallCNN:
+def pretrain(splits: dict[str, GroupData], cfg: ExperimentConfig, seed: int, progress=None) -> Classifier:
     """The original model θ_o, cached under ``$PAPERZOO_CACHE/grmu/original`` by (data, budget, seed)."""
     key = {"data": cfg.data_config(seed), "train": asdict(cfg.train), "version": 1}
     state = load_stage("grmu/original", key)
@@ -109,7 +109,7 @@ def pretrain(splits: dict[str, GroupData], cfg: ExperimentConfig, seed: int, pro
 
 
 def group_information(
-    model: SmallCNN,
+    model: Classifier,
     train: GroupData,
     forget_idx: torch.Tensor,
     retain_idx: torch.Tensor,
@@ -160,7 +160,7 @@ def standardise(reference: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     return (z - mean) / std.clamp_min(0.05 * float(std.mean()) + 1e-6)
 
 
-def linear_group_information(model: SmallCNN, fit: GroupData, evaluate_on: GroupData, n_groups: int) -> float:
+def linear_group_information(model: Classifier, fit: GroupData, evaluate_on: GroupData, n_groups: int) -> float:
     """Mean log p(g | z) + log |G| on ``evaluate_on`` of a logistic-regression group probe fit on ``fit``.
 
     Args:
@@ -191,7 +191,7 @@ def linear_group_information(model: SmallCNN, fit: GroupData, evaluate_on: Group
 
 def run_ratio(
     splits: dict[str, GroupData],
-    original: SmallCNN,
+    original: Classifier,
     cfg: ExperimentConfig,
     seed: int,
     ratio: float,
@@ -207,7 +207,7 @@ def run_ratio(
     forget_idx, retain_idx = forget_split(train, cfg.forget_group, ratio, gen)
     task = UnlearnTask(train, forget_idx, retain_idx, reweight=False)
     step = (lambda n=1: advance(n)) if advance is not None else None
-    models: dict[str, SmallCNN] = {"original": original}
+    models: dict[str, Classifier] = {"original": original}
     times: dict[str, float] = {}
     for name in EXACT:
         start = time.perf_counter()

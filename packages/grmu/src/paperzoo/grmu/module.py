@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from paperzoo.grmu.data import N_ATTRS, N_CLASSES
 from paperzoo.grmu.metrics import equalized_odds
-from paperzoo.grmu.model import SmallCNN
+from paperzoo.grmu.model import build_model
 
 
 class PretrainModule(pl.LightningModule):
@@ -17,7 +17,9 @@ class PretrainModule(pl.LightningModule):
     Args:
         size: image side.
         width: channels of the first conv.
-        feat_dim: dimension of Z.
+        feat_dim: dimension of Z (the CNN's).
+        arch: ``"cnn"`` or ``"resnet18"``.
+        weights: a local ResNet-18 checkpoint, or None.
         lr: SGD learning rate.
         momentum: SGD momentum.
         weight_decay: L2 weight decay.
@@ -29,6 +31,8 @@ class PretrainModule(pl.LightningModule):
         size: int = 16,
         width: int = 8,
         feat_dim: int = 64,
+        arch: str = "cnn",
+        weights: str | None = None,
         lr: float = 0.05,
         momentum: float = 0.9,
         weight_decay: float = 5e-4,
@@ -38,7 +42,7 @@ class PretrainModule(pl.LightningModule):
         if lr <= 0:
             raise ValueError(f"lr: expected a positive learning rate, got {lr}")
         self.save_hyperparameters()
-        self.model = SmallCNN(in_channels=3, size=size, width=width, feat_dim=feat_dim, n_classes=N_CLASSES)
+        self.model = build_model(arch, size, width, feat_dim, N_CLASSES, weights)
         self._eval: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -17,24 +17,24 @@ from paperzoo.grmu.methods.common import (
     set_epoch_lr,
     sgd,
 )
-from paperzoo.grmu.model import SmallCNN
+from paperzoo.grmu.model import Classifier
 
 
 def finetune(
-    original: SmallCNN, task: UnlearnTask, cfg: UnlearnConfig, generator: torch.Generator, progress=None
-) -> SmallCNN:
+    original: Classifier, task: UnlearnTask, cfg: UnlearnConfig, generator: torch.Generator, progress=None
+) -> Classifier:
     """Fine-tuning (FT): cross-entropy on D_r only; forgetting comes from catastrophic forgetting."""
     return l1_sparse(original, task, cfg, generator, progress, alpha=0.0)
 
 
 def l1_sparse(
-    original: SmallCNN,
+    original: Classifier,
     task: UnlearnTask,
     cfg: UnlearnConfig,
     generator: torch.Generator,
     progress=None,
     alpha: float | None = None,
-) -> SmallCNN:
+) -> Classifier:
     """L1-sparse (Jia et al. 2023): fine-tuning on D_r plus α_t·‖θ‖₁, with α_t decaying linearly to 0."""
     alpha = cfg.l1_alpha if alpha is None else alpha
     model = copy_model(original)
@@ -63,8 +63,8 @@ def _kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature:
 
 
 def scrub(
-    original: SmallCNN, task: UnlearnTask, cfg: UnlearnConfig, generator: torch.Generator, progress=None
-) -> SmallCNN:
+    original: Classifier, task: UnlearnTask, cfg: UnlearnConfig, generator: torch.Generator, progress=None
+) -> Classifier:
     """SCRUB (Kurmanji et al. 2023): a student moves away from the teacher (the original) on D_f (max steps,
     the first ``scrub_max_epochs`` epochs) and stays close to it on D_r (min steps: γ·CE + α·KL)."""
     teacher = original.eval()
@@ -97,7 +97,7 @@ def scrub(
     return model.eval()
 
 
-def saliency_mask(model: SmallCNN, task: UnlearnTask, sparsity: float) -> dict[str, torch.Tensor]:
+def saliency_mask(model: Classifier, task: UnlearnTask, sparsity: float) -> dict[str, torch.Tensor]:
     """SalUn's weight saliency: 1 for the (1 − sparsity) fraction of weights with the largest |∇ CE on D_f|."""
     model.zero_grad()
     forget = task.forget
@@ -111,8 +111,8 @@ def saliency_mask(model: SmallCNN, task: UnlearnTask, sparsity: float) -> dict[s
 
 
 def salun(
-    original: SmallCNN, task: UnlearnTask, cfg: UnlearnConfig, generator: torch.Generator, progress=None
-) -> SmallCNN:
+    original: Classifier, task: UnlearnTask, cfg: UnlearnConfig, generator: torch.Generator, progress=None
+) -> Classifier:
     """SalUn (Fan et al. 2024): random-label training on D_f plus CE on D_r, updating only salient weights.
 
     Forget batches (with a random wrong label) are paired with retain batches for ``forgetting_epochs``
@@ -143,8 +143,8 @@ def salun(
 
 
 def neggrad_plus(
-    original: SmallCNN, task: UnlearnTask, cfg: UnlearnConfig, generator: torch.Generator, progress=None
-) -> SmallCNN:
+    original: Classifier, task: UnlearnTask, cfg: UnlearnConfig, generator: torch.Generator, progress=None
+) -> Classifier:
     """NegGrad+ (Kurmanji et al. 2023): β·CE on D_r − (1 − β)·CE on D_f, for ``forgetting_epochs`` epochs;
     then CE on D_r."""
     model = copy_model(original)

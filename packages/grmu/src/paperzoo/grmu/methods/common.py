@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from paperzoo.grmu.data import N_ATTRS, N_CLASSES, GroupData, reweight_weights
-from paperzoo.grmu.model import SmallCNN
+from paperzoo.grmu.model import Classifier, build_model
 
 
 @dataclass
@@ -25,7 +25,9 @@ class TrainConfig:
         weight_decay: L2 weight decay.
         batch_size: batch size.
         width: channels of the CNN's first conv.
-        feat_dim: dimension of the features Z.
+        feat_dim: dimension of the features Z (the CNN's; ResNet-18's is 512).
+        arch: ``"cnn"`` (the acceptance experiment) or ``"resnet18"`` (the paper's backbone).
+        weights: a local ResNet-18 checkpoint to start from, or None (from scratch).
     """
 
     epochs: int = 8
@@ -35,6 +37,8 @@ class TrainConfig:
     batch_size: int = 128
     width: int = 8
     feat_dim: int = 64
+    arch: str = "cnn"
+    weights: str | None = None
 
 
 @dataclass
@@ -185,13 +189,13 @@ def set_epoch_lr(opt: torch.optim.Optimizer, cfg: UnlearnConfig, epoch: int) -> 
         group["lr"] = lr
 
 
-def new_model(cfg: TrainConfig, size: int) -> SmallCNN:
-    return SmallCNN(in_channels=3, size=size, width=cfg.width, feat_dim=cfg.feat_dim)
+def new_model(cfg: TrainConfig, size: int) -> Classifier:
+    return build_model(cfg.arch, size, cfg.width, cfg.feat_dim, weights=cfg.weights)
 
 
 def train_classifier(
     data: GroupData, cfg: TrainConfig, generator: torch.Generator, weights: torch.Tensor | None = None, progress=None
-) -> SmallCNN:
+) -> Classifier:
     """Train a fresh CNN with cross-entropy: pre-training (all of D_tr) or retraining (D_r, optionally weighted).
 
     Args:
@@ -218,12 +222,12 @@ def train_classifier(
     return model.eval()
 
 
-def retrain(task: UnlearnTask, cfg: TrainConfig, generator: torch.Generator, progress=None) -> SmallCNN:
+def retrain(task: UnlearnTask, cfg: TrainConfig, generator: torch.Generator, progress=None) -> Classifier:
     """Exact unlearning: train from scratch on D_r, with REWEIGHT's sampler when ``task.reweight``."""
     return train_classifier(task.retain, cfg, generator, task.retain_sample_weights(), progress)
 
 
-def copy_model(model: SmallCNN) -> SmallCNN:
+def copy_model(model: Classifier) -> Classifier:
     out = copy.deepcopy(model)
     out.train()
     return out

@@ -30,7 +30,7 @@ from paperzoo.grmu.methods.common import (
     sgd,
 )
 from paperzoo.grmu.mine import MutualInformation, tune
-from paperzoo.grmu.model import SmallCNN
+from paperzoo.grmu.model import Classifier
 
 
 def _tuning_batches(task: UnlearnTask, cfg: UnlearnConfig, n: int, generator: torch.Generator):
@@ -40,8 +40,8 @@ def _tuning_batches(task: UnlearnTask, cfg: UnlearnConfig, n: int, generator: to
 
 
 def miu(
-    original: SmallCNN, task: UnlearnTask, cfg: UnlearnConfig, generator: torch.Generator, progress=None
-) -> SmallCNN:
+    original: Classifier, task: UnlearnTask, cfg: UnlearnConfig, generator: torch.Generator, progress=None
+) -> Classifier:
     """Run MIU from the original model.
 
     Args:
