@@ -13,7 +13,33 @@ import torch
 from torch import nn
 
 
-class SmallCNN(nn.Module):
+class _FeatureClassifier(nn.Module):
+    """What both classifiers share: the input check, ``features`` (Z) and ``forward`` (the ``fc`` head on Z).
+
+    Subclasses set ``in_channels``, ``size``, ``feat_dim`` and ``fc``, and implement ``_extract``.
+    """
+
+    in_channels: int
+    size: int
+    feat_dim: int
+    fc: nn.Linear
+
+    def _extract(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Z = f_θ(x). ``[B, C, S, S] -> [B, feat_dim]``."""
+        expected = (self.in_channels, self.size, self.size)
+        if x.dim() != 4 or tuple(x.shape[1:]) != expected:
+            raise ValueError(f"x: expected shape [B, {', '.join(map(str, expected))}], got {list(x.shape)}")
+        return self._extract(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits h_φ(f_θ(x)). ``[B, C, S, S] -> [B, n_classes]``."""
+        return self.fc(self.features(x))
+
+
+class SmallCNN(_FeatureClassifier):
     """Two conv blocks, a linear layer to the features Z, and the linear head ``fc``.
 
     Args:
@@ -42,19 +68,9 @@ class SmallCNN(nn.Module):
         )
         self.fc = nn.Linear(feat_dim, n_classes)
 
-    def _check(self, x: torch.Tensor) -> None:
-        expected = (self.in_channels, self.size, self.size)
-        if x.dim() != 4 or tuple(x.shape[1:]) != expected:
-            raise ValueError(f"x: expected shape [B, {', '.join(map(str, expected))}], got {list(x.shape)}")
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Z = f_θ(x). ``[B, C, S, S] -> [B, feat_dim]``."""
-        self._check(x)
+    def _extract(self, x: torch.Tensor) -> torch.Tensor:
+        """``[B, C, S, S] -> [B, feat_dim]``."""
         return self.body(x)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits h_φ(f_θ(x)). ``[B, C, S, S] -> [B, n_classes]``."""
-        return self.fc(self.features(x))
 
 
 class _BasicBlock(nn.Module):
@@ -80,7 +96,7 @@ class _BasicBlock(nn.Module):
         return self.relu(out + (x if self.downsample is None else self.downsample(x)))
 
 
-class ResNet18(nn.Module):
+class ResNet18(_FeatureClassifier):
     """ResNet-18 (He et al. 2016): a 7×7 stride-2 stem and max-pool, four stages of two basic blocks
     (64, 128, 256, 512 channels), global average pooling to Z (512-d), and the head ``fc``.
 
@@ -137,21 +153,11 @@ class ResNet18(nn.Module):
             )
         self.load_state_dict(state, strict=False)
 
-    def _check(self, x: torch.Tensor) -> None:
-        expected = (self.in_channels, self.size, self.size)
-        if x.dim() != 4 or tuple(x.shape[1:]) != expected:
-            raise ValueError(f"x: expected shape [B, {', '.join(map(str, expected))}], got {list(x.shape)}")
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Z = f_θ(x). ``[B, C, S, S] -> [B, 512]``."""
-        self._check(x)
+    def _extract(self, x: torch.Tensor) -> torch.Tensor:
+        """``[B, C, S, S] -> [B, 512]``: the stem, four stages, global average pooling."""
         h = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         h = self.layer4(self.layer3(self.layer2(self.layer1(h))))
         return self.avgpool(h).flatten(1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits h_φ(f_θ(x)). ``[B, C, S, S] -> [B, n_classes]``."""
-        return self.fc(self.features(x))
 
 
 Classifier = SmallCNN | ResNet18
