@@ -1,5 +1,7 @@
 """The local benchmark loaders (Waterbirds, CelebA) on small folders built here in the official layouts."""
 
+import json
+
 import pytest
 import torch
 from PIL import Image
@@ -114,3 +116,33 @@ def test_unlearn_runs_on_a_local_benchmark(waterbirds, tmp_path, monkeypatch, ca
     assert "original" in out
     assert "finetune_rw" in out
     assert "GA" in out
+
+
+def test_reproduce_runs_on_a_local_benchmark_into_its_own_folder(waterbirds, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("PAPERZOO_CACHE", str(tmp_path / "cache"))
+    assert main(["reproduce", "--quick", "--seeds", "0", "--kind", "waterbirds", "--root", str(waterbirds)]) != 0
+    assert "--out: required" in capsys.readouterr().err
+    out = tmp_path / "wb"
+    args = [
+        "reproduce",
+        "--quick",
+        "--seeds",
+        "0",
+        "--kind",
+        "waterbirds",
+        "--root",
+        str(waterbirds),
+        "--out",
+        str(out),
+    ]
+    assert main(args) == 0
+    record = json.loads((out / "results.json").read_text())
+    assert record["config"]["kind"] == "waterbirds"
+    assert "--kind waterbirds" in record["command"]
+    assert {c["id"] for c in record["claims"]} >= {"A-retrain-hurts-group", "C1-miu-ga", "D2-miu-calibration"}
+
+
+def test_fit_reads_a_local_benchmark(waterbirds, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = ["fit", "--trainer.fast_dev_run=true", "--data.kind=waterbirds", f"--data.root={waterbirds}"]
+    assert main(args) == 0

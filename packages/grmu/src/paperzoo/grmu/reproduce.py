@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
+import torch
 
-from paperzoo.core import StageProgress
+from paperzoo.core import CliError, StageProgress
 from paperzoo.eval import Claim, ResultsRecord, write_outputs
+from paperzoo.grmu.data import forget_split, make_splits
 from paperzoo.grmu.experiment import ExperimentConfig, epochs_per_seed, run_seed
 from paperzoo.grmu.methods import TrainConfig, UnlearnConfig
+from paperzoo.grmu.methods.common import new_model
 from paperzoo.grmu.mine import gaussian_check
 
 PAPER = "Group-robust Machine Unlearning (De Min et al., TMLR 2025, arXiv 2503.09330)"
@@ -191,15 +194,52 @@ def metrics_table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def reproduce(seeds: list[int] = [0, 1, 2], out: Path | None = None, quick: bool = False) -> int:  # noqa: B006
+def reproduce(
+    seeds: list[int] = [0, 1, 2],  # noqa: B006
+    out: Path | None = None,
+    quick: bool = False,
+    kind: str = "groupshift",
+    root: str | None = None,
+    size: int | None = None,
+    n_train: int | None = None,
+    arch: str = "cnn",
+    weights: str | None = None,
+    forget_y: int = 1,
+    forget_a: int = 0,
+) -> int:
     """Run the acceptance experiment (spec section 6) and write results.json, results.md, metrics.md, PNGs.
+
+    The options after ``quick`` run the same experiment on other data or another backbone (a local
+    Waterbirds or CelebA folder, ResNet-18); such a run needs its own ``--out``, since ``results/`` holds the
+    committed GroupShift run.
 
     Args:
         seeds: the seeds; every system is trained once per seed.
         out: output folder (default packages/grmu/results/).
         quick: a reduced run (fewer samples, epochs and systems) for tests.
+        kind: groupshift, digits, waterbirds or celeba.
+        root: the folder of a local benchmark (waterbirds, celeba).
+        size: image side (default: the experiment's 16).
+        n_train: training samples (at most, for a local benchmark; default: the experiment's).
+        arch: cnn or resnet18.
+        weights: a local ResNet-18 checkpoint.
+        forget_y: target of the forget group.
+        forget_a: sensitive attribute of the forget group.
     """
     cfg = quick_config() if quick else ExperimentConfig()
+    overrides = {"kind": kind, "root": root, "forget_group": (forget_y, forget_a)}
+    overrides.update({k: v for k, v in (("size", size), ("n_train", n_train)) if v is not None})
+    cfg = replace(cfg, **overrides, train=replace(cfg.train, arch=arch, weights=weights))
+    if cfg != (quick_config() if quick else ExperimentConfig()):
+        if out is None:
+            raise CliError("--out: required when the data, model or forget group differ from the experiment's")
+        try:
+            # Fail on bad data, a bad architecture or checkpoint, or an absent forget group before training.
+            new_model(cfg.train, cfg.size)
+            splits = make_splits(**cfg.data_config(seeds[0]))
+            forget_split(splits["train"], cfg.forget_group, cfg.ratio, torch.Generator())
+        except (ValueError, FileNotFoundError) as err:
+            raise CliError(str(err)) from err
     out = Path(out) if out is not None else Path(__file__).resolve().parents[3] / "results"
     start = time.perf_counter()
     results, gaussian = [], []
@@ -213,6 +253,18 @@ def reproduce(seeds: list[int] = [0, 1, 2], out: Path | None = None, quick: bool
     wall = time.perf_counter() - start
     claims = build_claims(results, cfg, gaussian)
     command = "paperzoo-grmu reproduce --seeds " + " ".join(map(str, seeds)) + (" --quick" if quick else "")
+    for flag, value, unset in (
+        ("kind", kind, "groupshift"),
+        ("root", root, None),
+        ("size", size, None),
+        ("n_train", n_train, None),
+        ("arch", arch, "cnn"),
+        ("weights", weights, None),
+        ("forget_y", forget_y, 1),
+        ("forget_a", forget_a, 0),
+    ):
+        if value != unset:
+            command += f" --{flag} {value}"
     record = ResultsRecord("grmu", PAPER, command, list(seeds), claims, config=asdict(cfg), wall_time_s=wall)
     write_outputs(record, out)
     (out / "metrics.md").write_text(
