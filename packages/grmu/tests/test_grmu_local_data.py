@@ -146,3 +146,11 @@ def test_fit_reads_a_local_benchmark(waterbirds, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     args = ["fit", "--trainer.fast_dev_run=true", "--data.kind=waterbirds", f"--data.root={waterbirds}"]
     assert main(args) == 0
+
+
+def test_unlearn_names_celeba_attributes(celeba, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("PAPERZOO_CACHE", str(tmp_path / "cache"))
+    args = ["unlearn", "--kind", "celeba", "--root", str(celeba), "--forget_a", "1", "--method", "finetune"]
+    assert main([*args, "--sensitive", "Bald"]) != 0
+    assert "sensitive: 'Bald' is not a CelebA attribute" in capsys.readouterr().err
+    assert main([*args, "--target", "Attractive"]) == 0

@@ -32,6 +32,8 @@ def unlearn(
     size: int = 16,
     arch: str = "cnn",
     weights: str | None = None,
+    target: str = "Attractive",
+    sensitive: str = "Male",
 ) -> int:
     """Pre-train (cached), forget a group-concentrated set with one method, and print its metrics.
 
@@ -51,6 +53,8 @@ def unlearn(
         size: image side.
         arch: cnn (the acceptance experiment's) or resnet18 (the paper's backbone).
         weights: a local ResNet-18 checkpoint (e.g. torchvision's ImageNet weights saved with torch.save).
+        target: CelebA's target attribute (Attractive, or Blond_Hair as in the paper's other split).
+        sensitive: CelebA's sensitive attribute.
     """
     known = ["retrain", "retrain_rw", *SYSTEMS]
     if method not in known:
@@ -63,6 +67,8 @@ def unlearn(
         forget_group=(forget_y, forget_a),
         ratio=ratio,
         train=TrainConfig(arch=arch, weights=weights),
+        target=target,
+        sensitive=sensitive,
     )
     try:
         # Fail on a bad architecture or checkpoint before reading any data.

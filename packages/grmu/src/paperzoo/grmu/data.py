@@ -165,12 +165,15 @@ def make_splits(
     size: int = 16,
     seed: int = 0,
     root: str | None = None,
+    target: str = "Attractive",
+    sensitive: str = "Male",
 ) -> dict[str, GroupData]:
     """Train (group-shifted), validation and test (group-balanced) splits, deterministic in ``seed``.
 
     ``kind="waterbirds"`` or ``"celeba"`` reads the paper's benchmark from the local folder ``root``
     (:mod:`paperzoo.grmu.local_data`); ``n_train``, ``n_val``, ``n_test`` then cap the splits (a seeded
-    random subset) and ``p_align`` is unused: the data bring their own group shift.
+    random subset) and ``p_align`` is unused: the data bring their own group shift. ``target`` and
+    ``sensitive`` name CelebA's attributes.
 
     Raises:
         ValueError: an unknown ``kind``, non-positive sizes, ``p_align`` outside (0.5, 1), or a local kind
@@ -185,7 +188,7 @@ def make_splits(
         if root is None:
             raise ValueError(f"root: kind {kind!r} reads a local folder; pass its path")
         limit = {"train": n_train, "val": n_val, "test": n_test}
-        return load_local_splits(kind, root, size=size, limit=limit, seed=seed)
+        return load_local_splits(kind, root, size=size, limit=limit, seed=seed, target=target, sensitive=sensitive)
     if not 0.5 < p_align < 1.0:
         raise ValueError(f"p_align: expected a probability in (0.5, 1), got {p_align}")
     gen = torch.Generator().manual_seed(seed)

@@ -52,6 +52,8 @@ class ExperimentConfig:
         p_align: p(a = y) in training.
         size: image side.
         root: the folder of a local benchmark (``kind`` ``"waterbirds"`` or ``"celeba"``), else None.
+        target: CelebA's target attribute (``Attractive``; the paper's other split uses ``Blond_Hair``).
+        sensitive: CelebA's sensitive attribute.
         forget_group: the forget group (y*, a*): the minority (1, 0).
         ratio: the unlearning ratio r of the main comparison.
         extra_ratio: a second ratio reported with a smaller set of systems (0 to skip).
@@ -69,6 +71,8 @@ class ExperimentConfig:
     p_align: float = 0.9
     size: int = 16
     root: str | None = None
+    target: str = "Attractive"
+    sensitive: str = "Male"
     forget_group: tuple[int, int] = (1, 0)
     ratio: float = 0.9
     extra_ratio: float = 0.5
@@ -89,6 +93,7 @@ class ExperimentConfig:
             "seed": seed,
             # Only when set, so that the cache keys of the synthetic runs stay what they were.
             **({"root": str(self.root)} if self.root is not None else {}),
+            **({"target": self.target, "sensitive": self.sensitive} if self.kind == "celeba" else {}),
         }
 
 

@@ -206,6 +206,8 @@ def reproduce(
     weights: str | None = None,
     forget_y: int = 1,
     forget_a: int = 0,
+    target: str = "Attractive",
+    sensitive: str = "Male",
 ) -> int:
     """Run the acceptance experiment (spec section 6) and write results.json, results.md, metrics.md, PNGs.
 
@@ -225,9 +227,12 @@ def reproduce(
         weights: a local ResNet-18 checkpoint.
         forget_y: target of the forget group.
         forget_a: sensitive attribute of the forget group.
+        target: CelebA's target attribute.
+        sensitive: CelebA's sensitive attribute.
     """
     cfg = quick_config() if quick else ExperimentConfig()
     overrides = {"kind": kind, "root": root, "forget_group": (forget_y, forget_a)}
+    overrides.update(target=target, sensitive=sensitive)
     overrides.update({k: v for k, v in (("size", size), ("n_train", n_train)) if v is not None})
     cfg = replace(cfg, **overrides, train=replace(cfg.train, arch=arch, weights=weights))
     if cfg != (quick_config() if quick else ExperimentConfig()):
@@ -262,6 +267,8 @@ def reproduce(
         ("weights", weights, None),
         ("forget_y", forget_y, 1),
         ("forget_a", forget_a, 0),
+        ("target", target, "Attractive"),
+        ("sensitive", sensitive, "Male"),
     ):
         if value != unset:
             command += f" --{flag} {value}"
