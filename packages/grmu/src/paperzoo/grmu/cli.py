@@ -9,10 +9,9 @@ from pathlib import Path
 import torch
 
 from paperzoo.core import CliError, run_cli
-from paperzoo.grmu.data import GroupShiftDataModule, forget_split, make_splits
-from paperzoo.grmu.experiment import SYSTEMS, ExperimentConfig, pretrain
-from paperzoo.grmu.methods import APPROXIMATE, TrainConfig, UnlearnTask, retrain
-from paperzoo.grmu.methods.common import new_model
+from paperzoo.grmu.data import GroupShiftDataModule, forget_split
+from paperzoo.grmu.experiment import SYSTEMS, ExperimentConfig, checked_splits, customise, pretrain
+from paperzoo.grmu.methods import APPROXIMATE, UnlearnTask, retrain
 from paperzoo.grmu.metrics import evaluate
 from paperzoo.grmu.module import PretrainModule
 from paperzoo.grmu.reproduce import reproduce
@@ -59,28 +58,15 @@ def unlearn(
     known = ["retrain", "retrain_rw", *SYSTEMS]
     if method not in known:
         raise CliError(f"--method: unknown method {method!r}; expected one of: {', '.join(known)}")
-    cfg = ExperimentConfig(
-        kind=kind,
-        root=root,
-        size=size,
-        n_train=n_train,
-        forget_group=(forget_y, forget_a),
-        ratio=ratio,
-        train=TrainConfig(arch=arch, weights=weights),
-        target=target,
-        sensitive=sensitive,
-    )
+    options = {"kind": kind, "root": root, "size": size, "n_train": n_train, "arch": arch, "weights": weights}
+    options.update(target=target, sensitive=sensitive)
+    cfg = customise(ExperimentConfig(ratio=ratio), (forget_y, forget_a), **options)
     try:
-        # Fail on a bad architecture or checkpoint before reading any data.
-        new_model(cfg.train, size)
-        splits = make_splits(**cfg.data_config(seed))
+        splits = checked_splits(cfg, seed)
     except (ValueError, FileNotFoundError) as err:
         raise CliError(str(err)) from err
     gen = torch.Generator().manual_seed(seed)
-    try:
-        forget_idx, retain_idx = forget_split(splits["train"], cfg.forget_group, ratio, gen)
-    except ValueError as err:
-        raise CliError(str(err)) from err
+    forget_idx, retain_idx = forget_split(splits["train"], cfg.forget_group, ratio, gen)
     original = pretrain(splits, cfg, seed)
     task = UnlearnTask(splits["train"], forget_idx, retain_idx, reweight=False)
     if method.startswith("retrain"):

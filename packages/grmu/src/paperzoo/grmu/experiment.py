@@ -97,6 +97,36 @@ class ExperimentConfig:
         }
 
 
+def customise(base: ExperimentConfig, forget_group: tuple[int, int], **options) -> ExperimentConfig:
+    """``base`` with the data, model and forget-group options of the CLI (``unlearn``, ``reproduce``).
+
+    Args:
+        base: the experiment to start from.
+        forget_group: the forget group (y*, a*).
+        **options: ``kind``, ``root``, ``size``, ``n_train``, ``target``, ``sensitive`` (ExperimentConfig
+            fields) and ``arch``, ``weights`` (TrainConfig fields); a value of None keeps ``base``'s.
+    """
+    train_keys = ("arch", "weights")
+    train = {k: options.pop(k) for k in train_keys if k in options}
+    fields = {k: v for k, v in options.items() if v is not None}
+    return replace(base, forget_group=forget_group, train=replace(base.train, **train), **fields)
+
+
+def checked_splits(cfg: ExperimentConfig, seed: int) -> dict[str, GroupData]:
+    """The seed's splits, after checking that the model can be built and the forget group is in the data.
+
+    Bad input (an unknown kind or arch, a missing local file or checkpoint, an absent forget group) fails here,
+    before any training.
+
+    Raises:
+        ValueError, FileNotFoundError: with a one-line message naming the problem.
+    """
+    new_model(cfg.train, cfg.size)
+    splits = make_splits(**cfg.data_config(seed))
+    forget_split(splits["train"], cfg.forget_group, cfg.ratio, torch.Generator())
+    return splits
+
+
 def pretrain(splits: dict[str, GroupData], cfg: ExperimentConfig, seed: int, progress=None) -> Classifier:
     """The original model θ_o, cached under ``$PAPERZOO_CACHE/grmu/original`` by (data, budget, seed)."""
     key = {"data": cfg.data_config(seed), "train": asdict(cfg.train), "version": 1}

@@ -10,18 +10,15 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from paperzoo.core import CliError, StageProgress
 from paperzoo.eval import Claim, ResultsRecord, write_outputs
-from paperzoo.grmu.data import forget_split, make_splits
-from paperzoo.grmu.experiment import ExperimentConfig, epochs_per_seed, run_seed
+from paperzoo.grmu.experiment import ExperimentConfig, checked_splits, customise, epochs_per_seed, run_seed
 from paperzoo.grmu.methods import TrainConfig, UnlearnConfig
-from paperzoo.grmu.methods.common import new_model
 from paperzoo.grmu.mine import gaussian_check
 
 PAPER = "Group-robust Machine Unlearning (De Min et al., TMLR 2025, arXiv 2503.09330)"
@@ -230,19 +227,15 @@ def reproduce(
         target: CelebA's target attribute.
         sensitive: CelebA's sensitive attribute.
     """
-    cfg = quick_config() if quick else ExperimentConfig()
-    overrides = {"kind": kind, "root": root, "forget_group": (forget_y, forget_a)}
-    overrides.update(target=target, sensitive=sensitive)
-    overrides.update({k: v for k, v in (("size", size), ("n_train", n_train)) if v is not None})
-    cfg = replace(cfg, **overrides, train=replace(cfg.train, arch=arch, weights=weights))
-    if cfg != (quick_config() if quick else ExperimentConfig()):
+    base = quick_config() if quick else ExperimentConfig()
+    options = {"kind": kind, "root": root, "size": size, "n_train": n_train, "arch": arch, "weights": weights}
+    options.update(target=target, sensitive=sensitive)
+    cfg = customise(base, (forget_y, forget_a), **options)
+    if cfg != base:
         if out is None:
             raise CliError("--out: required when the data, model or forget group differ from the experiment's")
         try:
-            # Fail on bad data, a bad architecture or checkpoint, or an absent forget group before training.
-            new_model(cfg.train, cfg.size)
-            splits = make_splits(**cfg.data_config(seeds[0]))
-            forget_split(splits["train"], cfg.forget_group, cfg.ratio, torch.Generator())
+            checked_splits(cfg, seeds[0])
         except (ValueError, FileNotFoundError) as err:
             raise CliError(str(err)) from err
     out = Path(out) if out is not None else Path(__file__).resolve().parents[3] / "results"
