@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from paperzoo.core import CliError, checked_config, run_cli
+
 HERE = Path(__file__).parent
 
 
@@ -50,6 +52,41 @@ def test_mistakes_print_one_line_and_exit_2(args, fragment, tmp_path, capsys, mo
     assert len(err) == 1, err
     assert err[0].startswith("paperzoo-toy: error:")
     assert fragment in err[0]
+
+
+def linked_toy(args: list[str]) -> int:
+    """The toy CLI with its data width taken from the model's, as a package with ``links`` has it."""
+    commands = {"reproduce": toy.reproduce, "demo": toy.demo}
+    return run_cli("toy", toy.ToyModule, toy.ToyData, commands, args=args, links={"model.dim": "data.dim"})
+
+
+def test_a_link_sets_the_target_from_the_source(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    # Model width 5 against the data's default of 4 fails in the first matmul; the link gives the data 5 too.
+    assert linked_toy(["fit", "--model.dim=5", "--trainer.fast_dev_run=true", "--trainer.logger=false"]) == 0
+    assert linked_toy(["fit", "--data.dim=3", "--trainer.fast_dev_run=true"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert err[0].startswith("paperzoo-toy: error:")
+    assert "model.dim" in err[0]
+
+
+def test_checked_config_resolves_without_running(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "c.yaml"
+    config.write_text("model:\n  dim: 6\ntrainer:\n  max_epochs: 7\n")
+    cfg = checked_config(linked_toy, config, {"model.dim": "data.dim"})
+    assert cfg["model"] == {"dim": 6, "lr": 0.1, "marker_dir": "", "blow_up": -1}
+    assert cfg["data"] == {"n": 64, "dim": 6, "batch_size": 8}
+    assert cfg["trainer"]["max_epochs"] == 7
+    assert not (tmp_path / "runs").exists()  # nothing was instantiated: no logger wrote a folder
+
+
+def test_checked_config_raises_the_error_line(tmp_path):
+    config = tmp_path / "bad.yaml"
+    config.write_text("model:\n  dimm: 6\n")
+    with pytest.raises(CliError, match=r"paperzoo-toy: error: .*dimm"):
+        checked_config(toy.main, config)
 
 
 def test_package_commands_parse_typed_options(capsys):

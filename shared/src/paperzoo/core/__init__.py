@@ -1,7 +1,7 @@
 """paperzoo.core: what every package's CLI and experiment stands on.
 
-- :mod:`~paperzoo.core.cli`: the LightningCLI base with the ``reproduce`` and ``demo`` commands and
-  one-line configuration errors.
+- :mod:`~paperzoo.core.cli`: the LightningCLI base with the ``reproduce`` and ``demo`` commands,
+  one-line configuration errors, and ``checked_config`` for testing configs without running them.
 - :mod:`~paperzoo.core.seeding`: repeatable runs.
 - :mod:`~paperzoo.core.cache`: ``$PAPERZOO_CACHE`` and artefacts keyed by a config hash.
 - :mod:`~paperzoo.core.callbacks`: stopping on a non-finite loss; progress bars that follow the steps.
@@ -12,7 +12,7 @@
 
 from paperzoo.core.cache import cache_dir, cached, config_hash, load_stage, save_stage
 from paperzoo.core.callbacks import NonFiniteLossStop, StepProgress
-from paperzoo.core.cli import CliError, PaperCLI, run_cli
+from paperzoo.core.cli import CliError, PaperCLI, checked_config, run_cli
 from paperzoo.core.memory import saved_for_backward
 from paperzoo.core.seeding import seed_all
 from paperzoo.core.training import StageProgress, quiet_trainer, run_jobs
@@ -25,6 +25,7 @@ __all__ = [
     "StepProgress",
     "cache_dir",
     "cached",
+    "checked_config",
     "config_hash",
     "load_stage",
     "quiet_trainer",

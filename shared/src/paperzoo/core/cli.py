@@ -12,7 +12,9 @@ status 2; no traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import inspect
+import io
 import logging
 import re
 import sys
@@ -23,6 +25,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import yaml
 from lightning.pytorch.callbacks import RichProgressBar
 from lightning.pytorch.cli import LightningCLI
 
@@ -56,6 +59,9 @@ class PaperCLI(LightningCLI):
         datamodule_class: the package's LightningDataModule.
         default_config: the config used when none is given (``configs/tiny.yaml``), if it exists.
         args: the command line without the program name; ``None`` reads ``sys.argv``.
+        links: ``{source: target}`` options that must agree, e.g. ``{"model.patch_size": "data.patch_size"}``:
+            the target is set from the source and is no longer an option of its own, so a config cannot
+            give the two different values.
         **kwargs: passed to LightningCLI.
     """
 
@@ -66,9 +72,11 @@ class PaperCLI(LightningCLI):
         datamodule_class: type | None = None,
         default_config: str | Path | None = None,
         args: Sequence[str] | None = None,
+        links: dict[str, str] | None = None,
         **kwargs: Any,
     ) -> None:
         self.package = package
+        self.links = dict(links or {})
         self.nonfinite = NonFiniteLossStop()
         parser_kwargs: dict[str, Any] = {"exit_on_error": False}
         if default_config is not None and Path(default_config).is_file():
@@ -92,6 +100,10 @@ class PaperCLI(LightningCLI):
             save_config_kwargs={"overwrite": True},
             **kwargs,
         )
+
+    def add_arguments_to_parser(self, parser: Any) -> None:
+        for source, target in self.links.items():
+            parser.link_arguments(source, target)
 
     def instantiate_trainer(self, **kwargs: Any) -> Any:
         trainer_config = self._get(self.config_init, "trainer", default={}) or {}
@@ -191,6 +203,7 @@ def run_cli(
     commands: dict[str, Callable[..., Any]],
     default_config: str | Path | None = None,
     args: Sequence[str] | None = None,
+    links: dict[str, str] | None = None,
 ) -> int:
     """Run ``paperzoo-<package>``; returns the exit status (the console script passes it to ``sys.exit``).
 
@@ -202,6 +215,7 @@ def run_cli(
             parameters become options.
         default_config: the config used by fit/validate/test/predict when none is given.
         args: the command line without the program name; ``None`` reads ``sys.argv[1:]``.
+        links: options of fit/validate/test/predict that take their value from another (see :class:`PaperCLI`).
     """
     argv = list(sys.argv[1:] if args is None else args)
     prog = f"paperzoo-{package}"
@@ -225,7 +239,7 @@ def run_cli(
             known = ", ".join([*TRAINER_COMMANDS, *commands])
             raise CliError(f"unknown command {command!r}; expected one of: {known}")
         try:
-            PaperCLI(package, model_class, datamodule_class, default_config=default_config, args=args)
+            PaperCLI(package, model_class, datamodule_class, default_config=default_config, args=args, links=links)
         except CliError:
             raise
         except SystemExit:
@@ -254,3 +268,42 @@ def _is_config_error(err: Exception) -> bool:
             return isinstance(err, ValueError | TypeError | KeyError)
         tb = tb.tb_next
     return False
+
+
+def checked_config(
+    main: Callable[[list[str]], int], config: str | Path, links: dict[str, str] | None = None, command: str = "fit"
+) -> dict[str, Any]:
+    """The configuration a package's ``main`` would run from ``config``, validated but not instantiated.
+
+    This is for configs that cannot run where the tests do, such as ``configs/gpu.yaml`` on a CPU machine.
+    LightningCLI parses the file and checks every key and value against the signatures of the model, the
+    datamodule and the trainer. With ``--print_config`` it then prints the full result instead of building
+    anything, so a key renamed in the code shows up here and not on the first GPU run.
+
+    Args:
+        main: the package's ``cli.main`` (takes the command line, returns the exit status).
+        config: the YAML file.
+        links: the ``links`` the package passes to :func:`run_cli`. The printed config leaves linked targets out,
+            so they are filled in here from their sources, as the CLI would do.
+        command: the trainer command to check it under.
+
+    Returns:
+        The resolved configuration: ``model``, ``data``, ``trainer``, ... with every default filled in; each
+        section holds the keyword arguments its class will receive.
+
+    Raises:
+        CliError: the config does not parse; the message is the CLI's one error line.
+    """
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            status = main([command, "--config", str(config), "--print_config"])
+        except SystemExit as stop:  # jsonargparse exits 0 once the config is printed
+            status = stop.code
+    if status not in (0, None):
+        raise CliError(err.getvalue().strip() or f"{config}: exit status {status}")
+    resolved = yaml.safe_load(out.getvalue())
+    for source, target in (links or {}).items():
+        (src_section, src_key), (dst_section, dst_key) = source.split(".", 1), target.split(".", 1)
+        resolved[dst_section][dst_key] = resolved[src_section][src_key]
+    return resolved
