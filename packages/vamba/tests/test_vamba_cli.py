@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
-from paperzoo.vamba.cli import main
-from paperzoo.vamba.data import SynthHourConfig, collate, make_sample
+from paperzoo.core import checked_config
+from paperzoo.vamba.cli import LINKS, main
+from paperzoo.vamba.data import SynthHourConfig, SynthHourDataModule, collate, make_sample
 from paperzoo.vamba.model import LMMConfig, TinyLMM
+from paperzoo.vamba.module import VambaModule
 
 
 def test_fit_fast_dev_run(tmp_path, monkeypatch):
@@ -54,6 +58,26 @@ def test_gpu_scale_bench_uses_the_gpu_config_model():
         assert getattr(cfg, key) == model[key], key
     assert cfg.frame_size == model["frame_size"]
     assert cfg.max_frames == 4096
+
+
+@pytest.mark.parametrize("name", ["tiny", "gpu"])
+def test_configs_build_with_frames_at_the_models_size(name):
+    """Each config's keys match the classes, its frames are rendered at the model's frame size (one option
+    sets both), and its model builds (on the meta device: no memory for the GPU model)."""
+    cfg = checked_config(main, Path(__file__).resolve().parents[1] / "configs" / f"{name}.yaml", LINKS)
+    data = SynthHourDataModule(**cfg["data"])
+    assert data.cfg.frame_size == cfg["model"]["frame_size"]
+    with torch.device("meta"):
+        module = VambaModule(**cfg["model"])
+    assert sum(p.numel() for p in module.parameters()) > 0
+
+
+def test_frame_size_is_set_once_for_model_and_data(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["fit", "--trainer.fast_dev_run=true", "--data.frame_size", "16"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "model.frame_size" in err
+    assert len(err.splitlines()) == 1
 
 
 def test_device_sweep_times_both_archs_and_stops_an_arch_after_out_of_memory(monkeypatch):

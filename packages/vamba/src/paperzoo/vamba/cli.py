@@ -11,6 +11,8 @@ from paperzoo.vamba.module import VambaModule
 from paperzoo.vamba.reproduce import reproduce
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[3] / "configs" / "tiny.yaml"
+# The frames are rendered at the model's frame size; one option sets both.
+LINKS = {"model.frame_size": "data.frame_size"}
 
 
 def parse_frames(frames: str) -> list[int]:
@@ -116,7 +118,9 @@ def demo(seed: int = 0, steps: int = 60) -> int:
 def main(args: list[str] | None = None) -> int:
     """Entry point of the ``paperzoo-vamba`` console script."""
     commands = {"reproduce": reproduce, "demo": demo, "bench": bench, "convert": convert}
-    return run_cli("vamba", VambaModule, SynthHourDataModule, commands, default_config=DEFAULT_CONFIG, args=args)
+    return run_cli(
+        "vamba", VambaModule, SynthHourDataModule, commands, default_config=DEFAULT_CONFIG, args=args, links=LINKS
+    )
 
 
 if __name__ == "__main__":
