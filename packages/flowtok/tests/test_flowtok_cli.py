@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-import pytest
+from pathlib import Path
 
+import pytest
+import torch
+
+from paperzoo.core import checked_config
 from paperzoo.flowtok.cli import main
+from paperzoo.flowtok.data import ShapesCaptionDataModule
+from paperzoo.flowtok.module import FlowTokT2IModule
 
 
 def test_fit_fast_dev_run(tmp_path, monkeypatch):
@@ -49,3 +55,14 @@ def test_bench_prints_both_methods_and_the_speed_up(capsys):
     assert "flowtok" in out
     assert "baseline" in out
     assert "speed-up" in out
+
+
+@pytest.mark.parametrize(("name", "low", "high"), [("tiny", 1.0e6, 2.0e6), ("gpu", 120e6, 140e6)])
+def test_configs_build(name, low, high):
+    """Each config's keys match the classes and its model builds (on the meta device: no memory). The GPU
+    config's DiT is the B size (width 768, 12 blocks), about 130M parameters with the projector."""
+    cfg = checked_config(main, Path(__file__).resolve().parents[1] / "configs" / f"{name}.yaml")
+    ShapesCaptionDataModule(**cfg["data"])
+    with torch.device("meta"):
+        module = FlowTokT2IModule(**cfg["model"])
+    assert low < sum(p.numel() for p in module.parameters()) < high

@@ -1,8 +1,14 @@
 """The CLI: a fit smoke test and one-line errors for bad input."""
 
-import pytest
+from pathlib import Path
 
+import pytest
+import torch
+
+from paperzoo.core import checked_config
 from paperzoo.grmu.cli import main
+from paperzoo.grmu.data import GroupShiftDataModule
+from paperzoo.grmu.module import PretrainModule
 
 
 def test_fit_fast_dev_run(tmp_path, monkeypatch):
@@ -35,3 +41,14 @@ def test_unlearn_with_a_missing_checkpoint_gives_one_line(capsys):
     err = capsys.readouterr().err.strip()
     assert "weights: no checkpoint at /nonexistent/r18.pt" in err
     assert "\n" not in err
+
+
+@pytest.mark.parametrize(("name", "low", "high"), [("tiny", 1e4, 1e5), ("gpu", 11.1e6, 11.3e6)])
+def test_configs_build(name, low, high):
+    """Each config's keys match the classes and its model builds (on the meta device). The GPU config's model
+    is ResNet-18 with a 2-class head: 11.18M parameters (torchvision's 11.69M less 998 of the 1000 classes)."""
+    cfg = checked_config(main, Path(__file__).resolve().parents[1] / "configs" / f"{name}.yaml")
+    GroupShiftDataModule(**cfg["data"])
+    with torch.device("meta"):
+        module = PretrainModule(**cfg["model"])
+    assert low < sum(p.numel() for p in module.parameters()) < high

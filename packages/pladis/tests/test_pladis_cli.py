@@ -1,8 +1,14 @@
 """The command line: a fit smoke test and one-line errors for bad PLADIS arguments and prompts."""
 
-import pytest
+from pathlib import Path
 
+import pytest
+import torch
+
+from paperzoo.core import checked_config
 from paperzoo.pladis.cli import main
+from paperzoo.pladis.data import ShapesDataModule
+from paperzoo.pladis.module import PladisFlowModule
 
 
 def test_fit_fast_dev_run(tmp_path, monkeypatch):
@@ -51,3 +57,14 @@ def test_demo_prints_the_three_attention_rows(capsys):
     assert "entmax15" in out
     assert "PLADIS" in out
     assert "direction error" in out
+
+
+@pytest.mark.parametrize(("name", "low", "high"), [("tiny", 0.9e6, 1.1e6), ("gpu", 25e6, 35e6)])
+def test_configs_build(name, low, high):
+    """Each config's keys match the classes and its model builds (on the meta device): about 1.0M parameters
+    for the tiny DiT of the README, about 30M for the GPU config's width 384 and 8 blocks."""
+    cfg = checked_config(main, Path(__file__).resolve().parents[1] / "configs" / f"{name}.yaml")
+    ShapesDataModule(**cfg["data"])
+    with torch.device("meta"):
+        module = PladisFlowModule(**cfg["model"])
+    assert low < sum(p.numel() for p in module.parameters()) < high

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
 import pytest
 import torch
 
-from paperzoo.core import run_jobs
+from paperzoo.core import checked_config, run_jobs
 from paperzoo.ssmsurvey.cli import main
-from paperzoo.ssmsurvey.data import IGNORE, make_batch, vocab_size
+from paperzoo.ssmsurvey.data import IGNORE, SyntheticTasks, make_batch, vocab_size
 from paperzoo.ssmsurvey.experiment import Run, train_and_evaluate
 from paperzoo.ssmsurvey.model import SequenceModel, build_mixer
+from paperzoo.ssmsurvey.module import SSMSurveyModule
 
 
 def test_fit_fast_dev_run(tmp_path, monkeypatch):
@@ -133,3 +135,16 @@ def test_cached_run_reuses_its_weights_and_a_new_budget_retrains(tmp_path, monke
         train_and_evaluate(dataclasses.replace(run, steps=16), 3, eval_size=64, cache=True)
     with pytest.raises(AssertionError, match="must not train"):  # and without the cache it always trains
         train_and_evaluate(run, 3, eval_size=64)
+
+
+@pytest.mark.parametrize(("name", "length", "layers"), [("tiny", 64, 2), ("gpu", 4096, 4)])
+def test_configs_build(name, length, layers):
+    """Each config's keys match the classes and its model builds (on the meta device) with the vocabulary the
+    datamodule gives it; the GPU config is the Mamba paper's selective copying at length 4096."""
+    cfg = checked_config(main, Path(__file__).resolve().parents[1] / "configs" / f"{name}.yaml")
+    data = SyntheticTasks(**cfg["data"])
+    assert data.task_kwargs["length"] == length
+    with torch.device("meta"):
+        module = SSMSurveyModule(**{**cfg["model"], "vocab_size": data.vocab_size})
+    assert len(module.model.mixers) == layers
+    assert sum(p.numel() for p in module.parameters()) > 0
