@@ -10,6 +10,7 @@ from paperzoo.grmu.data import forget_split, make_splits
 from paperzoo.grmu.methods import APPROXIMATE, TrainConfig, UnlearnConfig, UnlearnTask, train_classifier
 from paperzoo.grmu.methods import miu as miu_fn
 from paperzoo.grmu.methods.common import index_batches, set_epoch_lr
+from paperzoo.grmu.methods.common import sgd as common_sgd
 from paperzoo.grmu.mine import MutualInformation, tune
 from paperzoo.grmu.model import ResNet18, SmallCNN, build_model
 
@@ -177,3 +178,37 @@ def test_miu_runs_on_resnet18():
     model = miu_fn(original, task, cfg, gen)
     assert isinstance(model, ResNet18)
     assert torch.isfinite(model.features(splits["test"].x)).all()
+
+
+def _step_grad_norms(monkeypatch, original, task, cfg) -> list[float]:
+    """The gradient norm of the model at every optimizer step of one MIU run."""
+    miu_module = importlib.import_module("paperzoo.grmu.methods.miu")
+    norms: list[float] = []
+    real_sgd = common_sgd
+
+    def spy_sgd(model, *args, **kwargs):
+        opt = real_sgd(model, *args, **kwargs)
+        real_step = opt.step
+
+        def step(*a, **k):
+            grads = [p.grad.norm() for p in model.parameters() if p.grad is not None]
+            norms.append(float(torch.stack(grads).norm()))
+            return real_step(*a, **k)
+
+        opt.step = step
+        return opt
+
+    monkeypatch.setattr(miu_module, "sgd", spy_sgd)
+    miu_fn(original, task, cfg, torch.Generator().manual_seed(0))
+    return norms
+
+
+def test_miu_clips_its_retain_steps(setup, monkeypatch):
+    """The retain steps (cross-entropy + calibration) are clipped to ``retain_clip``; 0 leaves them as they are."""
+    _, task, original = setup
+    base = UnlearnConfig(epochs=1, forgetting_epochs=0, mine_warmup_batches=3, mine_batches=2, mine_hidden=32)
+    clipped = _step_grad_norms(monkeypatch, original, task, UnlearnConfig(**{**base.__dict__, "retain_clip": 0.05}))
+    free = _step_grad_norms(monkeypatch, original, task, UnlearnConfig(**{**base.__dict__, "retain_clip": 0.0}))
+    assert len(clipped) == len(free) > 5
+    assert max(clipped) <= 0.05 + 1e-5
+    assert max(free) > 0.1

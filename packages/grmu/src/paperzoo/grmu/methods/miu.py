@@ -103,6 +103,8 @@ def miu(
                 loss = loss + est_u(model.features(xf), gf, generator)
             opt.zero_grad()
             loss.backward()
+            if cfg.retain_clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.retain_clip)
             opt.step()
         est_u.requires_grad_(True)
         est_o.requires_grad_(True)
