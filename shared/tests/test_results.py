@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
+import subprocess
 
 import pytest
 
 from paperzoo.eval import Claim, ResultsRecord, markdown_table, read_results, summarize, write_outputs
+from paperzoo.eval.results import git_commit
 
 
 def claim(**overrides) -> Claim:
@@ -112,3 +115,24 @@ def test_markdown_table_escapes_pipes_in_cells():
     row = next(line for line in markdown_table(record).splitlines() if line.startswith("| `"))
     assert row.count(" | ") == 5
     assert "\\|UA - UA_ref\\|" in row
+
+
+def _git(repo, *args: str) -> str:
+    cmd = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false", *args]
+    return subprocess.run(cmd, cwd=repo, check=True, capture_output=True, text=True).stdout.strip()
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_git_commit_records_the_code_a_run_came_from(tmp_path):
+    assert git_commit(tmp_path) is None  # not a checkout: no claim of provenance
+    _git(tmp_path, "init", "-q")
+    (tmp_path / "model.py").write_text("x = 1\n")
+    (tmp_path / "README.md").write_text("notes\n")
+    _git(tmp_path, "add", ".")
+    _git(tmp_path, "commit", "-q", "-m", "one")
+    sha = _git(tmp_path, "rev-parse", "HEAD")
+    assert git_commit(tmp_path) == sha
+    (tmp_path / "README.md").write_text("more notes\n")  # prose edited during a run does not taint it
+    assert git_commit(tmp_path) == sha
+    (tmp_path / "model.py").write_text("x = 2\n")
+    assert git_commit(tmp_path) == sha + "+modified"

@@ -18,6 +18,7 @@ import json
 import math
 import operator
 import platform
+import subprocess
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -118,14 +119,36 @@ class Claim:
         return f"{self.method} {self.op} {self.baseline} {joiner}"
 
 
+def git_commit(where: str | Path | None = None) -> str | None:
+    """The commit of the checkout holding ``where`` (default: this file), for provenance of a results record.
+
+    A ``+modified`` suffix says tracked Python files differed from that commit when the run started, so the
+    numbers may come from code that was never committed. ``None`` outside a git checkout (an installed wheel)
+    or without git.
+    """
+    cwd = Path(where) if where is not None else Path(__file__).resolve().parent
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        # `git diff --quiet` exits 1 when the files differ; only code counts, not a README edited meanwhile.
+        changed = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "*.py"], cwd=cwd, timeout=10).returncode
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return sha + ("+modified" if changed else "") if sha else None
+
+
 def versions(*extra: str) -> dict[str, str]:
-    """Versions of Python, the platform and the main libraries (plus ``extra`` distributions)."""
+    """Versions of Python, the platform, the main libraries (plus ``extra`` distributions) and the git commit."""
     out = {"python": platform.python_version(), "platform": platform.platform()}
     for dist in ("torch", "lightning", "triton", "numpy", "paperzoo-shared", *extra):
         try:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
             continue
+    commit = git_commit()
+    if commit is not None:
+        out["git_commit"] = commit
     return out
 
 
