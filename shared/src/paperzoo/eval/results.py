@@ -123,8 +123,8 @@ def git_commit(where: str | Path | None = None) -> str | None:
     """The commit of the checkout holding ``where`` (default: this file), for provenance of a results record.
 
     A ``+modified`` suffix says tracked Python files differed from that commit when the record was made, so
-    the numbers may come from code that was never committed (keep the tree's code untouched during a run). ``None`` outside a git checkout (an installed wheel)
-    or without git.
+    the numbers may come from code that was never committed (keep the tree's code untouched during a run).
+    ``None`` outside a git checkout (an installed wheel) or without git.
     """
     cwd = Path(where) if where is not None else Path(__file__).resolve().parent
     try:
