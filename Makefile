@@ -9,9 +9,12 @@ RUN := $(UV) run --all-packages --locked
 PYTEST_ARGS ?= -n 2
 PAPER ?=
 ARGS ?=
-PACKAGES := $(sort $(notdir $(wildcard packages/*)))
+# The registry: every package that declares a paper (entry point `paperzoo.papers` in its pyproject.toml).
+PACKAGES := $(shell python3 shared/src/paperzoo/core/workspace.py .)
+TITLE ?=
+ARXIV ?=
 
-.PHONY: help uv setup train reproduce test lint format report bench check-paper
+.PHONY: help uv setup train reproduce test lint format report readme new bench check-paper
 
 help: ## list the targets
 	@echo "paperzoo: make TARGET [PAPER=<name>]"
@@ -52,6 +55,12 @@ format: uv ## apply ruff's fixes and formatting
 
 report: uv ## build site/index.html from every package's committed results
 	$(RUN) python -m paperzoo.eval.report --root . --out site
+
+readme: uv ## regenerate the READMEs' generated blocks (verdicts, results, the status table) from results/
+	$(RUN) python -m paperzoo.eval.readme --root .
+
+new: uv ## scaffold packages/PAPER from the template (TITLE="..." ARXIV=2503.xxxxx), add it to the workspace, re-lock
+	$(RUN) python -m paperzoo.core.scaffold --root . --name "$(PAPER)" --title "$(TITLE)" --arxiv "$(ARXIV)"
 
 bench: uv ## kernel benchmarks (CPU; GPU sections run when CUDA is there)
 	@for script in shared/bench/bench_*.py; do echo "== $$script"; $(RUN) python $$script --quick || exit 1; done

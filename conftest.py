@@ -29,3 +29,30 @@ def pytest_configure(config) -> None:
     import torch
 
     torch.set_num_threads(threads)
+
+
+_CORE_SECONDS: dict[str, float] = {}
+
+
+def _suite(nodeid: str) -> str:
+    parts = nodeid.split("/")
+    if parts[0] == "packages" and len(parts) > 1:
+        return parts[1]
+    return parts[0] if len(parts) > 1 else "other"
+
+
+def pytest_runtest_logreport(report) -> None:
+    """Add up each test phase's duration per suite (shared, or the package's name)."""
+    _CORE_SECONDS[_suite(report.nodeid)] = _CORE_SECONDS.get(_suite(report.nodeid), 0.0) + report.duration
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """A table of test seconds per suite, slowest first: each package's default tests have about 60 s on one
+    core, so that `make test` over 26 packages stays under 30 minutes on 2 cores."""
+    if not _CORE_SECONDS or os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    terminalreporter.section("test seconds per suite (budget: about 60 s a package)")
+    for suite, seconds in sorted(_CORE_SECONDS.items(), key=lambda kv: -kv[1]):
+        flag = "  over budget" if suite != "shared" and seconds > 90 else ""
+        terminalreporter.write_line(f"{suite:<16}{seconds:8.1f} s{flag}")
+    terminalreporter.write_line(f"{'total':<16}{sum(_CORE_SECONDS.values()):8.1f} s")

@@ -13,14 +13,10 @@ from paperzoo.kernels.entmax import entmax, entmax15, entmax_attention, entmax_b
 from paperzoo.kernels.entmax import torch as entmax_torch_path
 from paperzoo.kernels.entmax.mappings import entmax15_threshold, sparsemax_threshold
 from paperzoo.kernels.entmax.reference import entmax_attention_reference, entmax_reference
+from paperzoo.testing import rel_rms
 
 # Relative-RMS tolerances per input dtype (outputs and gradients).
 TOL = {torch.float64: 1e-9, torch.float32: 2e-5, torch.float16: 5e-3}
-
-
-def rel_rms(actual: torch.Tensor, expected: torch.Tensor) -> float:
-    actual, expected = actual.double(), expected.double()
-    return ((actual - expected).pow(2).mean().sqrt() / expected.pow(2).mean().sqrt().clamp_min(1e-30)).item()
 
 
 def peer_mapping(alpha: float):

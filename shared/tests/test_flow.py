@@ -18,6 +18,7 @@ from paperzoo.kernels.flow import (
     time_grid,
     velocity_target,
 )
+from paperzoo.testing import rel_rms
 
 METHODS = ("euler", "heun", "midpoint")
 # grids of every kind: uniform, shifted, irregular, partial, and decreasing (integration from 1 to 0)
@@ -36,11 +37,6 @@ def impl(request, monkeypatch):
     """Run the test on the reference loop and on the PyTorch runtime path."""
     monkeypatch.setenv("PAPERZOO_KERNELS", request.param)
     return request.param
-
-
-def rel_rms(actual: torch.Tensor, expected: torch.Tensor) -> float:
-    expected = expected.double()
-    return ((actual.double() - expected).pow(2).mean().sqrt() / expected.pow(2).mean().sqrt()).item()
 
 
 def as_list(grid) -> list[float]:

@@ -21,9 +21,7 @@ INTERPRETED_CHECKS = textwrap.dedent(
     from paperzoo.kernels.flow import reference
     from paperzoo.kernels.flow import triton as flow_triton
 
-    def rel_rms(actual, expected):
-        expected = expected.double()
-        return ((actual.double() - expected).pow(2).mean().sqrt() / expected.pow(2).mean().sqrt()).item()
+    from paperzoo.testing import rel_rms
 
     gen = torch.Generator().manual_seed(0)
     tolerances = {torch.float32: 1e-6, torch.float16: 1e-3}

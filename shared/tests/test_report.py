@@ -15,15 +15,20 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shuti
 
 
 def make_workspace(root: Path) -> None:
-    """Two packages with results (one with a failing claim) and one without."""
-    for name, margin in (("alpha", 0.1), ("beta", 5.0)):
+    """Two registered packages with results (one with a failing claim), one without, and a folder that is not a
+    package (no paper declared)."""
+    for name in ("alpha", "beta", "gamma"):
         pkg = root / "packages" / name
         pkg.mkdir(parents=True)
+        (pkg / "pyproject.toml").write_text(f'[project.entry-points."paperzoo.papers"]\n{name} = "x:PAPER"\n')
+    (root / "packages" / "notes").mkdir()
+    for name, margin in (("alpha", 0.1), ("beta", 5.0)):
+        pkg = root / "packages" / name
         (pkg / "README.md").write_text(f"# {name}: a paper\n")
-        claim = Claim("c1", "m beats b", "accuracy", "m", "b", {"m": [0.9, 0.8], "b": [0.5, 0.6]}, margin=margin)
+        claim = Claim("c1", "m beats b", metric="accuracy", method="m", baseline="b",
+                      per_seed={"m": [0.9, 0.8], "b": [0.5, 0.6]}, margin=margin)  # fmt: skip
         write_outputs(ResultsRecord(name, "arXiv:0000.0000" + name[0], f"paperzoo-{name} reproduce", [0, 1], [claim]),
                       pkg / "results", echo=False)  # fmt: skip
-    (root / "packages" / "gamma").mkdir()
 
 
 def test_report_has_a_section_per_package(tmp_path):
@@ -36,6 +41,12 @@ def test_report_has_a_section_per_package(tmp_path):
     assert "no committed results yet" in page
     assert "paperzoo-alpha reproduce" in page
     assert (tmp_path / "site" / "alpha" / "claim-c1.png").exists()
+    assert "data-package='notes'" not in page
+    overview = page.split("<table id='overview'>", 1)[1].split("</table>", 1)[0]
+    assert overview.count("class='overview-row'") == 3
+    assert "<a href='#pkg-alpha'>alpha</a>" in overview
+    assert "1/1" in overview
+    assert "0/1" in overview
 
 
 def test_report_cli_refuses_a_folder_without_packages(tmp_path, capsys):

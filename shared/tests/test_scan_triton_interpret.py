@@ -18,9 +18,7 @@ COMMON = textwrap.dedent(
     """
     import torch
 
-    def rel_rms(a, ref):
-        a, ref = a.double(), ref.double()
-        return ((a - ref).pow(2).mean().sqrt() / ref.pow(2).mean().sqrt().clamp_min(1e-30)).item()
+    from paperzoo.testing import rel_rms
 
     def check(name, fn, ref_fn, inputs, dtype, tol, **kw):
         leaves = {k: v.to(dtype).requires_grad_() for k, v in inputs.items()}

@@ -9,13 +9,9 @@ from paperzoo.core import saved_for_backward
 from paperzoo.kernels.selective_scan import selective_scan, selective_scan_ref, selective_scan_torch
 from paperzoo.kernels.selective_scan import torch as torch_path
 from paperzoo.kernels.selective_scan.torch import LinearScan, time_blocks
+from paperzoo.testing import rel_rms
 
 TOL = {torch.float32: 2e-5, torch.float16: 3e-3, torch.float64: 1e-12}
-
-
-def rel_rms(a: torch.Tensor, ref: torch.Tensor) -> float:
-    a, ref = a.double(), ref.double()
-    return ((a - ref).pow(2).mean().sqrt() / ref.pow(2).mean().sqrt().clamp_min(1e-30)).item()
 
 
 def make_inputs(batch, dim, dstate, L, groups=None, dtype=torch.float32, seed=0, delta_scale=1.0):

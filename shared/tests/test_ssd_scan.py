@@ -9,15 +9,11 @@ import torch
 
 from paperzoo.core import saved_for_backward
 from paperzoo.kernels.ssd_scan import ssd_scan, ssd_scan_ref, ssd_scan_torch
+from paperzoo.testing import rel_rms
 
 torch_path = importlib.import_module("paperzoo.kernels.ssd_scan.torch")  # the package's name shadows it
 
 TOL = {torch.float32: 2e-5, torch.float16: 3e-3}
-
-
-def rel_rms(a: torch.Tensor, ref: torch.Tensor) -> float:
-    a, ref = a.double(), ref.double()
-    return ((a - ref).pow(2).mean().sqrt() / ref.pow(2).mean().sqrt().clamp_min(1e-30)).item()
 
 
 def make_inputs(batch, L, heads, headdim, groups, dstate, dtype=torch.float32, seed=0, full_D=False):

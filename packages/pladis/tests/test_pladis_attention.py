@@ -16,6 +16,7 @@ from paperzoo.pladis.attention import (
     attention_layers,
     remove_pladis,
 )
+from paperzoo.pladis.config import ModelConfig
 from paperzoo.pladis.model import TinyDiT
 
 
@@ -72,7 +73,7 @@ def test_shifted_convention_is_lambda_plus_one():
 
 
 def test_apply_pladis_patches_every_cross_attention_and_no_self_attention():
-    model = TinyDiT(dim=32, depth=3, heads=2)
+    model = TinyDiT(ModelConfig(dim=32, depth=3, heads=2))
     assert apply_pladis(model) == 3
     for layer in attention_layers(model, "cross"):
         assert isinstance(layer.processor, PladisCrossAttention)
@@ -87,7 +88,7 @@ def test_apply_pladis_patches_every_cross_attention_and_no_self_attention():
 
 def test_pladis_adds_no_parameters_and_lambda_zero_keeps_outputs():
     torch.manual_seed(0)
-    model = TinyDiT(dim=32, depth=2, heads=2)
+    model = TinyDiT(ModelConfig(dim=32, depth=2, heads=2))
     for p in model.parameters():
         p.data.normal_(0, 0.2)
     x, t, tokens = torch.randn(3, 3, 16, 16), torch.rand(3), torch.randint(0, 20, (3, 9))
@@ -116,7 +117,7 @@ def test_bad_arguments_raise_one_clear_error(kwargs, match):
     with pytest.raises(ValueError, match=match):
         PladisCrossAttention(**kwargs)
     with pytest.raises(ValueError, match=match):
-        apply_pladis(TinyDiT(dim=16, depth=1, heads=2), **kwargs)
+        apply_pladis(TinyDiT(ModelConfig(dim=16, depth=1, heads=2)), **kwargs)
 
 
 def test_model_without_cross_attention_is_refused():
@@ -126,7 +127,7 @@ def test_model_without_cross_attention_is_refused():
 
 
 def test_model_input_errors_name_the_argument():
-    model = TinyDiT(dim=16, depth=1, heads=2)
+    model = TinyDiT(ModelConfig(dim=16, depth=1, heads=2))
     with pytest.raises(ValueError, match=r"x: expected shape \(B, 3, 16, 16\)"):
         model(torch.randn(2, 3, 8, 8), torch.rand(2), torch.zeros(2, 4, dtype=torch.long))
     with pytest.raises(ValueError, match="t: expected shape"):

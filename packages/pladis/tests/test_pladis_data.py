@@ -3,9 +3,11 @@
 import pytest
 import torch
 
-from paperzoo.pladis.data import N_CLASSES, VOCAB, make_dataset, make_prompts, random_attributes, render, tokenize
-from paperzoo.pladis.eval import NFECounter, frechet_distance
+from paperzoo.eval import frechet_distance
+from paperzoo.pladis.data import make_dataset, make_prompts, random_attributes, render, tokenize
+from paperzoo.pladis.eval import NFECounter
 from paperzoo.pladis.module import generate
+from paperzoo.pladis.vocab import N_CLASSES, VOCAB
 
 
 def test_prompts_hold_their_three_attribute_words_and_k_fillers():

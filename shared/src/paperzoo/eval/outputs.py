@@ -8,14 +8,18 @@ from paperzoo.eval.plots import plot_claims
 from paperzoo.eval.results import ResultsRecord, markdown_table, write_results
 
 
-def write_outputs(record: ResultsRecord, out_dir: str | Path, echo: bool = True) -> Path:
-    """Write ``results.json``, ``results.md`` and a PNG per claim into ``out_dir``; print the table.
+def write_outputs(
+    record: ResultsRecord, out_dir: str | Path, echo: bool = True, sections: dict[str, str] | None = None
+) -> Path:
+    """Write ``results.json``, ``results.md`` (with extra ``sections``) and a PNG per claim into ``out_dir``.
+
+    Every file is written atomically. With ``echo`` the claims table is printed.
 
     Returns:
         the path of ``results.json``.
     """
-    path = write_results(record, out_dir)
     plot_claims(record, out_dir)
+    path = write_results(record, out_dir, sections)
     if echo:
         print(f"\n{record.package}: results in {Path(out_dir)}\n")
         print(markdown_table(record))

@@ -5,8 +5,10 @@ matplotlib runs on the Agg backend: no display is needed, files are PNG.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -41,8 +43,21 @@ def plot_claim(claim: Claim, path: str | Path, title: str | None = None) -> Path
     ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
     path = Path(path)
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)
+    return path
+
+
+def save_figure(fig: Any, path: str | Path) -> Path:
+    """Save ``fig`` as ``path`` through a temporary file and a rename (an interrupted run leaves the old PNG
+    whole), then close it."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        fig.savefig(tmp, format=path.suffix.lstrip(".") or "png")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+        plt.close(fig)
     return path
 
 
@@ -98,6 +113,4 @@ def plot_curves(
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

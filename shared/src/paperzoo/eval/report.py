@@ -1,8 +1,10 @@
 """``make report``: one static HTML page with every package's committed results.
 
-Reads ``packages/<name>/results/results.json`` (the output of the package's last ``reproduce``) and the
-PNGs beside it, copies the images next to the page and writes ``site/index.html``. No server, no
-JavaScript, no network: the page opens from disk.
+Reads the registry (every package that declares a paper in its ``pyproject.toml``), then each package's
+``results/results.json`` (the output of its last ``reproduce``) and the PNGs beside it, copies the images next
+to the page and writes ``site/index.html``. The page opens with an overview table of every paper (status,
+claims passed, wall time), each row linking to its section. No server, no JavaScript, no network: the page
+opens from disk.
 
 Usage: ``python -m paperzoo.eval.report [--root .] [--out site]``
 """
@@ -17,6 +19,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from paperzoo.core.workspace import declared_papers
 from paperzoo.eval.results import ResultsRecord, read_results
 from paperzoo.eval.stats import summarize
 
@@ -25,7 +28,8 @@ body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1100px;
 h1 { margin-bottom: 0.2rem; } section { border-top: 1px solid #ddd; padding-top: 1rem; margin-top: 2rem; }
 table { border-collapse: collapse; margin: 0.8rem 0; font-size: 0.9rem; }
 th, td { border: 1px solid #ccc; padding: 0.3rem 0.5rem; text-align: left; vertical-align: top; }
-th { background: #f4f4f4; } .pass { color: #176b2c; font-weight: bold; } .fail { color: #a11; font-weight: bold; }
+th { background: #f4f4f4; } .pass, .status-pass { color: #176b2c; font-weight: bold; }
+.fail, .status-fail { color: #a11; font-weight: bold; }
 .plots img { max-width: 48%; margin: 0.3rem; border: 1px solid #eee; } code { background: #f4f4f4; padding: 0 0.2rem; }
 nav a { margin-right: 0.8rem; } .muted { color: #777; }
 """
@@ -52,9 +56,10 @@ def _title(package_dir: Path) -> str:
 
 
 def collect(root: Path) -> list[PackageEntry]:
-    """Every package under ``root/packages`` with its results record (None when it has none yet)."""
+    """Every registered package under ``root`` with its results record (None when it has none yet)."""
     entries = []
-    for pkg in sorted(p for p in (root / "packages").glob("*") if p.is_dir() and not p.name.startswith((".", "_"))):
+    for declared in declared_papers(root):
+        pkg = declared.folder
         results = pkg / "results"
         record, problem = None, ""
         if (results / "results.json").exists():
@@ -63,8 +68,36 @@ def collect(root: Path) -> list[PackageEntry]:
             except ValueError as err:
                 problem = str(err)
         images = sorted(results.glob("*.png")) if results.exists() else []
-        entries.append(PackageEntry(pkg.name, _title(pkg), record, images, problem))
+        entries.append(PackageEntry(declared.name, _title(pkg), record, images, problem))
     return entries
+
+
+def _anchor(name: str) -> str:
+    return "pkg-" + re.sub(r"[^a-z0-9-]", "-", name.lower())
+
+
+def overview(entries: list[PackageEntry]) -> str:
+    """The table of every paper: status, claims passed, seeds and wall time, each row linking to its section."""
+    rows = []
+    for e in entries:
+        link = f"<a href='#{_anchor(e.name)}'>{html.escape(e.name)}</a>"
+        if e.record is None:
+            cells = [link, "<span class='muted'>no results</span>", "–", "–", "–"]
+        else:
+            passed, total = sum(c.passed for c in e.record.claims), len(e.record.claims)
+            state = "reproduced" if passed == total else "partial"
+            css = "status-pass" if passed == total else "status-fail"
+            seeds = ", ".join(map(str, e.record.seeds))
+            cells = [
+                link,
+                f"<span class='{css}'>{state}</span>",
+                f"{passed}/{total}",
+                seeds,
+                f"{e.record.wall_time_s:.0f} s",
+            ]
+        rows.append("<tr class='overview-row'>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    head = "<tr><th>paper</th><th>status</th><th>claims passed</th><th>seeds</th><th>wall time</th></tr>"
+    return f"<table id='overview'>{head}{''.join(rows)}</table>"
 
 
 def _claims_table(record: ResultsRecord) -> str:
@@ -86,8 +119,7 @@ def _claims_table(record: ResultsRecord) -> str:
 
 
 def _section(entry: PackageEntry, out: Path) -> str:
-    anchor = re.sub(r"[^a-z0-9-]", "-", entry.name.lower())
-    parts = [f"<section id='pkg-{anchor}' class='package' data-package='{html.escape(entry.name)}'>"]
+    parts = [f"<section id='{_anchor(entry.name)}' class='package' data-package='{html.escape(entry.name)}'>"]
     parts.append(f"<h2>{html.escape(entry.title)}</h2>")
     record = entry.record
     if record is None:
@@ -120,14 +152,13 @@ def build_report(root: str | Path = ".", out: str | Path = "site") -> Path:
     out.mkdir(parents=True, exist_ok=True)
     entries = collect(root)
     with_results = sum(e.record is not None for e in entries)
-    nav = " ".join(f"<a href='#pkg-{e.name}'>{html.escape(e.name)}</a>" for e in entries)
     body = "".join(_section(e, out) for e in entries)
     page = (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>paperzoo: reproduced claims</title>"
         f"<style>{STYLE}</style></head><body><h1>paperzoo: reproduced claims</h1>"
         f"<p class='muted'>{len(entries)} packages, {with_results} with committed results. Each section is the "
         "output of the package's last <code>reproduce</code> run.</p>"
-        f"<nav>{nav}</nav>{body}</body></html>\n"
+        f"{overview(entries)}{body}</body></html>\n"
     )
     path = out / "index.html"
     path.write_text(page)

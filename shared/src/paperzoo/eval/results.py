@@ -17,9 +17,11 @@ import datetime as dt
 import json
 import math
 import operator
+import os
 import platform
 import subprocess
-from dataclasses import asdict, dataclass, field
+import tempfile
+from dataclasses import KW_ONLY, asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -36,7 +38,8 @@ def _mean(values: list[float]) -> float:
 
 @dataclass
 class Claim:
-    """One claim of a paper, measured over seeds.
+    """One claim of a paper, measured over seeds. Every field after ``description`` is keyword-only; packages
+    build claims by name from a :class:`~paperzoo.eval.table.SeedTable` (``table.claim(...)``).
 
     Attributes:
         id: a short slug, unique within the package (``order-needs-scan``).
@@ -53,6 +56,7 @@ class Claim:
 
     id: str
     description: str
+    _: KW_ONLY
     metric: str
     method: str
     baseline: str | None
@@ -227,13 +231,40 @@ def markdown_table(record: ResultsRecord) -> str:
     return "\n".join(lines)
 
 
-def write_results(record: ResultsRecord, out_dir: str | Path) -> Path:
-    """Write ``results.json`` and ``results.md`` into ``out_dir`` (created); returns the JSON path."""
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename.
+
+    A run stopped mid-write (Ctrl-C, a killed job) leaves the previous file whole, never a truncated one.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def results_markdown(record: ResultsRecord, sections: dict[str, str] | None = None) -> str:
+    """``results.md``: the claims table, then each extra section (title: markdown body)."""
+    text = f"# {record.package}: reproduced claims\n\n{markdown_table(record)}\n"
+    for title, body in (sections or {}).items():
+        text += f"\n## {title}\n\n{body.strip()}\n"
+    return text
+
+
+def write_results(record: ResultsRecord, out_dir: str | Path, sections: dict[str, str] | None = None) -> Path:
+    """Write ``results.json`` and ``results.md`` (with extra ``sections``) into ``out_dir``; returns the JSON path.
+
+    Both files are written atomically.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    path = out / "results.json"
-    path.write_text(json.dumps(record.to_dict(), indent=2) + "\n")
-    (out / "results.md").write_text(f"# {record.package}: reproduced claims\n\n{markdown_table(record)}\n")
+    path = atomic_write_text(out / "results.json", json.dumps(record.to_dict(), indent=2) + "\n")
+    atomic_write_text(out / "results.md", results_markdown(record, sections))
     return path
 
 

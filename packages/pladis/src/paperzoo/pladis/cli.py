@@ -1,28 +1,28 @@
-"""``paperzoo-pladis``: fit/validate/test/predict the base model, and PLADIS' own commands."""
+"""PLADIS' own commands of ``paperzoo-pladis`` (``sample``, ``evaluate``, ``hopfield-demo``, ``demo``); ``fit`` and the
+other trainer commands come from the shared CLI through :data:`paperzoo.pladis.PAPER`."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import torch
 
-from paperzoo.core import CliError, StageProgress, cached, run_cli
+from paperzoo.core import CliError, StageProgress, cached
+from paperzoo.eval import frechet_distance, save_figure
+from paperzoo.pladis import PAPER
 from paperzoo.pladis.attention import apply_pladis, check_pladis_args, remove_pladis
-from paperzoo.pladis.data import ShapesDataModule, make_dataset, tokenize
-from paperzoo.pladis.eval import NFECounter, alignment, classifier_features, frechet_distance, train_classifier
+from paperzoo.pladis.data import make_dataset, tokenize
+from paperzoo.pladis.eval import NFECounter, alignment, classifier_features, train_classifier
 from paperzoo.pladis.hopfield import hopfield_experiment
 from paperzoo.pladis.module import PladisFlowModule, generate
-from paperzoo.pladis.reproduce import ExperimentConfig, reproduce, train_base_model
-
-DEFAULT_CONFIG = Path(__file__).resolve().parents[3] / "configs" / "tiny.yaml"
+from paperzoo.pladis.reproduce import FULL, train_base_model
 
 
 def _load_model(ckpt: Path | None) -> PladisFlowModule:
     """A Lightning checkpoint from ``fit``, or the cached base model of ``reproduce``'s seed 0 (trained if absent)."""
     if ckpt is None:
-        with StageProgress("pladis") as progress, progress.stage("base model (seed 0)", 600) as advance:
-            return train_base_model(ExperimentConfig(), 0, advance)
+        with StageProgress("pladis") as progress, progress.stage("base model (seed 0)", FULL.train_steps) as advance:
+            return train_base_model(FULL, 0, advance)
     if not Path(ckpt).is_file():
         raise CliError(f"--ckpt: no such file: {ckpt}")
     return PladisFlowModule.load_from_checkpoint(str(ckpt), map_location="cpu").eval()
@@ -79,14 +79,13 @@ def sample(
             rows.append(generate(module.model, tokens, noise, steps, cfg))
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(2, tokens.shape[0], figsize=(tokens.shape[0] * 0.9, 2.2), squeeze=False)
+    fig, axes = plt.subplots(2, tokens.shape[0], figsize=(tokens.shape[0] * 0.9, 2.2), squeeze=False, dpi=120)
     for r, images in enumerate(rows):
         for c, image in enumerate(images):
             axes[r][c].imshow(((image.permute(1, 2, 0) + 1) / 2).clamp(0, 1).numpy())
             axes[r][c].axis("off")
     fig.suptitle(f"top: vanilla, bottom: PLADIS α={alpha:g} λ={lam:g}; " + " | ".join(prompt), fontsize=7)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
+    save_figure(fig, out)
     print(f"wrote {out}")
     return 0
 
@@ -118,8 +117,10 @@ def evaluate(
     for lam in lams:
         _check(alpha, lam)
     module = _load_model(ckpt)
-    classifier = cached("pladis/classifier", {"seed": seed, "steps": 400, "version": 1}, lambda: train_classifier(seed))
-    test = make_dataset(n, 8, 50_000 + seed)
+    steps_clf = FULL.classifier_steps
+    key = {"seed": seed, "steps": steps_clf, "version": 1}
+    classifier = cached("pladis/classifier", key, lambda: train_classifier(seed, steps=steps_clf))
+    test = make_dataset(n, FULL.data.n_fillers, 50_000 + seed)
     real = classifier_features(classifier, make_dataset(2 * n, 0, 60_000 + seed)["images"])
     noise = torch.randn((n, 3, 16, 16), generator=torch.Generator().manual_seed(70_000 + seed))
     print("| λ | alignment (%) | FD | NFE |\n|---|---|---|---|")
@@ -167,19 +168,4 @@ def demo() -> int:
     return 0
 
 
-COMMANDS = {
-    "reproduce": reproduce,
-    "demo": demo,
-    "sample": sample,
-    "evaluate": evaluate,
-    "hopfield-demo": hopfield_demo,
-}
-
-
-def main(args: list[str] | None = None) -> int:
-    """Entry point of ``paperzoo-pladis``."""
-    return run_cli("pladis", PladisFlowModule, ShapesDataModule, COMMANDS, default_config=DEFAULT_CONFIG, args=args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+main = PAPER.main

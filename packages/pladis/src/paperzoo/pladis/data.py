@@ -4,8 +4,7 @@ A prompt holds the three attribute words of its image (shape, colour, position) 
 words, in a random order. The fillers carry no information about the image, so any attention mass a
 cross-attention query puts on them is leaked: this is the situation PLADIS is built for.
 
-Token ids: ``0`` is the null token (condition dropout and CFG's unconditional pass), then the attribute
-words, then the fillers (:data:`VOCAB`).
+The vocabulary lives in :mod:`paperzoo.pladis.vocab`.
 """
 
 from __future__ import annotations
@@ -14,17 +13,19 @@ import lightning.pytorch as pl
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-SHAPES = ("circle", "square", "triangle")
-COLOURS = ("red", "green", "blue", "yellow", "magenta", "cyan")
-POSITIONS = ("left", "right", "top", "bottom")
-N_FILLERS = 48
-FILLERS = tuple(f"w{i:02d}" for i in range(N_FILLERS))
-NULL = "<null>"
-VOCAB = (NULL, *SHAPES, *COLOURS, *POSITIONS, *FILLERS)
-WORD_TO_ID = {w: i for i, w in enumerate(VOCAB)}
-ATTRIBUTES = ("shape", "colour", "position")
-N_CLASSES = (len(SHAPES), len(COLOURS), len(POSITIONS))
-IMAGE_SIZE = 16
+from paperzoo.core.config import as_config, save_config_hparams
+from paperzoo.pladis.config import DataConfig
+from paperzoo.pladis.vocab import (
+    ATTRIBUTES,
+    COLOURS,
+    IMAGE_SIZE,
+    N_CLASSES,
+    N_FILLERS,
+    NULL,
+    POSITIONS,
+    SHAPES,
+    WORD_TO_ID,
+)
 
 _RGB = {
     "red": (1.0, 0.1, 0.1),
@@ -119,7 +120,8 @@ def make_prompts(attributes: torch.Tensor, n_fillers: int, generator: torch.Gene
 def tokenize(prompt: str) -> tuple[torch.Tensor, torch.Tensor]:
     """Token ids and the attribute triple of a text prompt such as ``"red circle left w03 w17"``.
 
-    Every word must be in :data:`VOCAB`; the prompt must name exactly one shape, one colour and one position.
+    Every word must be in :data:`~paperzoo.pladis.vocab.VOCAB`; the prompt must name exactly one shape, one colour
+    and one position.
 
     Returns:
         ``([L] long token ids, [3] long attributes)``.
@@ -158,36 +160,26 @@ class ShapesDataModule(pl.LightningDataModule):
     """Train/validation/test splits of CompositionalShapes, generated from a seed.
 
     Args:
-        n_train: training images.
-        n_val: validation (and test) images.
-        n_fillers: distractor words per prompt.
-        batch_size: batch size.
-        seed: the data seed (independent of the model initialisation).
+        data: sizes, distractor words, batch size and seed (:class:`~paperzoo.pladis.config.DataConfig`).
     """
 
-    def __init__(
-        self, n_train: int = 8192, n_val: int = 512, n_fillers: int = 8, batch_size: int = 128, seed: int = 0
-    ) -> None:
+    def __init__(self, data: DataConfig = DataConfig()) -> None:  # noqa: B008
         super().__init__()
-        for name, value in (("n_train", n_train), ("n_val", n_val), ("batch_size", batch_size)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}: expected a positive int, got {value!r}")
-        if not isinstance(n_fillers, int) or n_fillers < 0:
-            raise ValueError(f"n_fillers: expected a non-negative int, got {n_fillers!r}")
-        self.save_hyperparameters()
+        self.cfg = as_config(DataConfig, data)
+        save_config_hparams(self, data=self.cfg)
         self.splits: dict[str, TensorDataset] = {}
 
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
             return
-        h = self.hparams
-        for name, n, offset in (("train", h.n_train, 0), ("val", h.n_val, 1), ("test", h.n_val, 2)):
-            data = make_dataset(n, h.n_fillers, h.seed * 10 + offset)
+        c = self.cfg
+        for name, n, offset in (("train", c.n_train, 0), ("val", c.n_val, 1), ("test", c.n_val, 2)):
+            data = make_dataset(n, c.n_fillers, c.seed * 10 + offset)
             self.splits[name] = TensorDataset(data["images"], data["tokens"], data["attributes"])
 
     def _loader(self, name: str, shuffle: bool) -> DataLoader:
-        generator = torch.Generator().manual_seed(self.hparams.seed)
-        return DataLoader(self.splits[name], batch_size=self.hparams.batch_size, shuffle=shuffle, generator=generator)
+        generator = torch.Generator().manual_seed(self.cfg.seed)
+        return DataLoader(self.splits[name], batch_size=self.cfg.batch_size, shuffle=shuffle, generator=generator)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", True)

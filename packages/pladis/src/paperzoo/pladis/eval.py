@@ -1,5 +1,5 @@
-"""Evaluation: an attribute classifier (the CLIPScore proxy), Fréchet distance in its feature space (the FID
-proxy), and a counter of model evaluations (NFE)."""
+"""Evaluation: an attribute classifier (the CLIPScore proxy), its features for the Fréchet distance (the FID
+proxy, computed by :func:`paperzoo.eval.frechet_distance`), and a counter of model evaluations (NFE)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from paperzoo.pladis.data import N_CLASSES, make_dataset
+from paperzoo.pladis.data import make_dataset
+from paperzoo.pladis.vocab import N_CLASSES
 
 
 class AttributeClassifier(nn.Module):
@@ -77,26 +78,6 @@ def train_classifier(seed: int, n_images: int = 8192, steps: int = 400, batch_si
 def alignment(classifier: AttributeClassifier, images: torch.Tensor, attributes: torch.Tensor) -> torch.Tensor:
     """Per image: 1.0 when every attribute the classifier reads equals the prompt's, else 0.0 (``[N]``)."""
     return (classifier.predict(images) == attributes).all(dim=1).float()
-
-
-def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
-    """Fréchet distance between Gaussians fitted to features ``a [N, F]`` and ``b [M, F]``.
-
-    ``|μa − μb|² + tr(Σa) + tr(Σb) − 2 tr((Σa^½ Σb Σa^½)^½)``, in float64 with symmetric eigendecompositions.
-    """
-    if a.dim() != 2 or b.dim() != 2 or a.shape[1] != b.shape[1]:
-        raise ValueError(f"a, b: expected [N, F] and [M, F] features, got {tuple(a.shape)} and {tuple(b.shape)}")
-    a, b = a.double(), b.double()
-    mu_a, mu_b = a.mean(0), b.mean(0)
-    cov_a, cov_b = torch.cov(a.T), torch.cov(b.T)
-
-    def sqrtm(m: torch.Tensor) -> torch.Tensor:
-        vals, vecs = torch.linalg.eigh((m + m.T) / 2)
-        return (vecs * vals.clamp_min(0).sqrt()) @ vecs.T
-
-    root_a = sqrtm(cov_a)
-    cross = torch.linalg.eigvalsh(root_a @ cov_b @ root_a).clamp_min(0).sqrt().sum()
-    return float((mu_a - mu_b).square().sum() + cov_a.trace() + cov_b.trace() - 2 * cross)
 
 
 @torch.no_grad()

@@ -3,7 +3,7 @@
 Patterns Ξ ``[M, d]`` (unit rows) are both keys and values; a noisy query ξ retrieves
 ``ξ_new = Ξᵀ p(β Ξ ξ)`` with p = softmax, α-entmax, or the PLADIS mix ``(1 − λ) softmax + λ entmax``.
 
-Two error measures (see the spec, §2): the raw error ``‖ξ_new − ξ_true‖`` and the direction error
+Two error measures: the raw error ``‖ξ_new − ξ_true‖`` and the direction error
 ``‖ξ_new / ‖ξ_new‖ − ξ_true‖``. PLADIS at λ = 2 with exact entmax retrieval has raw error ``−e_soft``: the same
 length as softmax's, pointing the other way; its direction is what improves.
 """

@@ -12,7 +12,8 @@ import torch
 from torch import nn
 
 from paperzoo.pladis.attention import DenseAttention
-from paperzoo.pladis.data import IMAGE_SIZE, VOCAB
+from paperzoo.pladis.config import ModelConfig
+from paperzoo.pladis.vocab import IMAGE_SIZE
 
 
 class Attention(nn.Module):
@@ -46,14 +47,19 @@ class Attention(nn.Module):
 
 
 class Block(nn.Module):
-    """Self-attention, cross-attention and an MLP, each pre-normed and modulated by the time (adaLN-zero)."""
+    """Self-attention, cross-attention and an MLP, each pre-normed and modulated by the time (adaLN-zero).
 
-    def __init__(self, dim: int, heads: int, mlp_ratio: float = 4.0) -> None:
+    Args:
+        cfg: the model's config (``dim``, ``heads``, ``mlp_ratio``).
+    """
+
+    def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
+        dim = cfg.dim
         self.norms = nn.ModuleList([nn.LayerNorm(dim, elementwise_affine=False) for _ in range(3)])
-        self.self_attn = Attention(dim, heads, is_cross_attention=False)
-        self.cross_attn = Attention(dim, heads, is_cross_attention=True)
-        hidden = int(dim * mlp_ratio)
+        self.self_attn = Attention(dim, cfg.heads, is_cross_attention=False)
+        self.cross_attn = Attention(dim, cfg.heads, is_cross_attention=True)
+        hidden = int(dim * cfg.mlp_ratio)
         self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
         self.modulation = nn.Linear(dim, 9 * dim)
         nn.init.zeros_(self.modulation.weight)
@@ -81,33 +87,20 @@ class TinyDiT(nn.Module):
     """Velocity model ``v(x_t, t, prompt)`` for 16x16 RGB images.
 
     Args:
-        dim: width.
-        depth: number of blocks (each has one self- and one cross-attention layer).
-        heads: attention heads.
-        patch: patch size (16 / patch tokens per side).
-        vocab_size: prompt vocabulary (token 0 is the null token).
-        max_prompt_len: unused by the maths (prompts are bags of words); bounds inputs for a clear error.
+        cfg: width, depth, heads, patch size and prompt vocabulary (:class:`~paperzoo.pladis.config.ModelConfig`).
     """
 
-    def __init__(
-        self,
-        dim: int = 96,
-        depth: int = 4,
-        heads: int = 4,
-        patch: int = 4,
-        vocab_size: int = len(VOCAB),
-        max_prompt_len: int = 64,
-    ) -> None:
+    def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
-        if IMAGE_SIZE % patch:
-            raise ValueError(f"patch: expected a divisor of {IMAGE_SIZE}, got {patch}")
-        self.patch, self.vocab_size, self.max_prompt_len = patch, vocab_size, max_prompt_len
+        self.cfg = cfg
+        dim, patch = cfg.dim, cfg.patch
+        self.patch, self.vocab_size, self.max_prompt_len = patch, cfg.vocab_size, cfg.max_prompt_len
         n_tokens = (IMAGE_SIZE // patch) ** 2
         self.embed = nn.Linear(3 * patch * patch, dim)
         self.pos = nn.Parameter(torch.randn(1, n_tokens, dim) * 0.02)
-        self.words = nn.Embedding(vocab_size, dim)
+        self.words = nn.Embedding(cfg.vocab_size, dim)
         self.time = nn.Sequential(nn.Linear(dim, dim), nn.SiLU(), nn.Linear(dim, dim))
-        self.blocks = nn.ModuleList([Block(dim, heads) for _ in range(depth)])
+        self.blocks = nn.ModuleList([Block(cfg) for _ in range(cfg.depth)])
         self.final_norm = nn.LayerNorm(dim, elementwise_affine=False)
         self.final_mod = nn.Linear(dim, 2 * dim)
         self.head = nn.Linear(dim, 3 * patch * patch)

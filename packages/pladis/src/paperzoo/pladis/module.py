@@ -11,7 +11,10 @@ import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F
 
+from paperzoo.core.config import as_config, save_config_hparams
+from paperzoo.core.optim import OptimConfig
 from paperzoo.kernels import flow
+from paperzoo.pladis.config import FlowConfig, ModelConfig, base_model_optim
 from paperzoo.pladis.model import TinyDiT
 
 
@@ -64,38 +67,23 @@ class PladisFlowModule(pl.LightningModule):
     PLADIS is not used in training; it patches the trained model at inference (:func:`apply_pladis`).
 
     Args:
-        dim: DiT width.
-        depth: DiT blocks.
-        heads: attention heads.
-        patch: patch size.
-        lr: AdamW learning rate.
-        weight_decay: AdamW weight decay.
-        warmup_steps: linear warm-up steps.
-        cond_dropout: probability of replacing a prompt by the null prompt (enables CFG).
-        sample_steps: Euler steps for ``predict``.
-        cfg: guidance scale for ``predict`` (0: none).
+        model: the DiT (:class:`~paperzoo.pladis.config.ModelConfig`).
+        optim: AdamW with its warm-up (default: rate 2e-3, 50 warm-up steps, then constant).
+        flow: condition dropout, and the Euler steps and CFG scale of ``predict``.
     """
 
     def __init__(
         self,
-        dim: int = 96,
-        depth: int = 4,
-        heads: int = 4,
-        patch: int = 4,
-        lr: float = 2e-3,
-        weight_decay: float = 0.0,
-        warmup_steps: int = 50,
-        cond_dropout: float = 0.1,
-        sample_steps: int = 25,
-        cfg: float = 0.0,
+        model: ModelConfig = ModelConfig(),  # noqa: B008
+        optim: OptimConfig = base_model_optim(),  # noqa: B008
+        flow: FlowConfig = FlowConfig(),  # noqa: B008
     ) -> None:
         super().__init__()
-        if not 0.0 <= cond_dropout < 1.0:
-            raise ValueError(f"cond_dropout: expected a probability in [0, 1), got {cond_dropout}")
-        if lr <= 0:
-            raise ValueError(f"lr: expected a positive number, got {lr}")
-        self.save_hyperparameters()
-        self.model = TinyDiT(dim=dim, depth=depth, heads=heads, patch=patch)
+        self.cfg = as_config(ModelConfig, model)
+        self.optim = as_config(OptimConfig, optim)
+        self.flow_cfg = as_config(FlowConfig, flow)
+        save_config_hparams(self, model=self.cfg, optim=self.optim, flow=self.flow_cfg)
+        self.model = TinyDiT(self.cfg)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         """``x [B, 3, 16, 16]``, ``t [B]``, ``tokens [B, L]`` -> velocity ``[B, 3, 16, 16]``."""
@@ -106,8 +94,8 @@ class PladisFlowModule(pl.LightningModule):
         b = images.shape[0]
         noise = torch.randn(images.shape, generator=generator, device=images.device)
         t = flow.sample_training_time(b, generator=generator, device=images.device)
-        if self.training and self.hparams.cond_dropout > 0:
-            drop = torch.rand(b, device=images.device) < self.hparams.cond_dropout
+        if self.training and self.flow_cfg.cond_dropout > 0:
+            drop = torch.rand(b, device=images.device) < self.flow_cfg.cond_dropout
             tokens = torch.where(drop[:, None], null_tokens(tokens), tokens)
         xt = flow.interpolate(noise, images, t)
         return F.mse_loss(self.model(xt, t, tokens), flow.velocity_target(noise, images))
@@ -135,10 +123,7 @@ class PladisFlowModule(pl.LightningModule):
         _, tokens, _ = batch
         generator = torch.Generator().manual_seed(batch_idx)
         noise = torch.randn((tokens.shape[0], 3, 16, 16), generator=generator).to(tokens.device)
-        return generate(self.model, tokens, noise, self.hparams.sample_steps, self.hparams.cfg)
+        return generate(self.model, tokens, noise, self.flow_cfg.sample_steps, self.flow_cfg.cfg)
 
     def configure_optimizers(self):
-        opt = torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
-        warmup = max(1, self.hparams.warmup_steps)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: min(1.0, (step + 1) / warmup))
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+        return self.optim.build(self.parameters(), total_steps=int(self.trainer.estimated_stepping_batches))
