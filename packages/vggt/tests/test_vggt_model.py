@@ -3,6 +3,8 @@
 import pytest
 import torch
 
+from paperzoo.core import OptimConfig, warmup_cosine
+from paperzoo.vggt.config import LossConfig, ModelConfig
 from paperzoo.vggt.data import SceneConfig, SceneDataset, render_scenes
 from paperzoo.vggt.model import VGGT, stack_views
 from paperzoo.vggt.module import VGGTModule, confidence_loss, track_loss
@@ -25,7 +27,7 @@ SMALL = {
 
 def small_model(mode: str = "aa") -> VGGT:
     torch.manual_seed(0)
-    return VGGT(**SMALL, attn_mode=mode).eval()
+    return VGGT(ModelConfig(**SMALL, attn_mode=mode)).eval()
 
 
 def batch_of(n: int = 2, size: int = 16) -> dict[str, torch.Tensor]:
@@ -79,9 +81,58 @@ def test_views_of_different_sizes_are_rejected():
 
 def test_bad_module_options_raise():
     with pytest.raises(ValueError, match="attn_mode"):
-        VGGTModule(**SMALL, attn_mode="sideways")
+        VGGTModule(model={**SMALL, "attn_mode": "sideways"})
     with pytest.raises(ValueError, match="camera_loss"):
-        VGGTModule(**SMALL, camera_loss="l3")
+        VGGTModule(model=SMALL, loss={"camera_loss": "l3"})
+
+
+@pytest.mark.parametrize(
+    ("changes", "match"),
+    [
+        ({"dim": 0}, "dim: expected an integer >= 1, got 0"),
+        ({"dim": 24, "num_heads": 4, "camera_dim": 32}, "dim: expected a multiple of 16"),
+        ({"camera_dim": 30, "num_heads": 4}, "camera_dim: expected a multiple of num_heads=4"),
+        ({"dpt_layers": 3}, r"dpt_layers: expected 1..depth=2, got 3"),
+        ({"track_iterations": 0}, "track_iterations"),
+    ],
+)
+def test_bad_model_configs_name_the_field(changes, match):
+    with pytest.raises(ValueError, match=match):
+        ModelConfig(**{**SMALL, **changes})
+
+
+def test_module_takes_configs_whole_or_as_dicts():
+    torch.manual_seed(0)
+    whole = VGGTModule(model=ModelConfig(**SMALL), loss=LossConfig(track_weight=0.1), optim=OptimConfig(lr=5e-4))
+    torch.manual_seed(0)
+    dicts = VGGTModule(model=SMALL, loss={"track_weight": 0.1}, optim={"lr": 5e-4})
+    assert whole.model_config == dicts.model_config
+    assert whole.hparams == dicts.hparams
+    assert whole.hparams["loss"]["track_weight"] == 0.1
+    for a, b in zip(whole.parameters(), dicts.parameters()):
+        torch.testing.assert_close(a, b)
+
+
+class _Trainer:
+    estimated_stepping_batches = 40
+
+
+def test_warm_up_is_capped_at_a_tenth_of_the_run():
+    module = VGGTModule(model=SMALL, optim=OptimConfig(lr=1e-3, weight_decay=0.05, warmup_steps=50))
+    module._trainer = _Trainer()
+    scheduler = module.configure_optimizers()["lr_scheduler"]["scheduler"]
+    # 40 steps: the 50-step warm-up becomes 4 steps, then the cosine decays over the remaining 36.
+    expected = warmup_cosine(4, 40)
+    assert [f(step) for f in scheduler.lr_lambdas for step in (0, 3, 4, 22, 40)] == [
+        expected(step) for _ in scheduler.lr_lambdas for step in (0, 3, 4, 22, 40)
+    ]
+    decay, no_decay = scheduler.optimizer.param_groups
+    assert (decay["weight_decay"], no_decay["weight_decay"]) == (0.05, 0.0)
+    # Camera and register tokens, norms and biases are not decayed; weight matrices are.
+    aggregator = module.model.aggregator
+    assert any(p is aggregator.camera_token for p in no_decay["params"])
+    assert any(p is aggregator.patch_embed.weight for p in decay["params"])
+    assert not any(p is aggregator.patch_embed.bias for p in decay["params"])
 
 
 def test_reference_frame_has_its_own_tokens_and_frames_two_to_n_are_exchangeable():
@@ -121,7 +172,7 @@ def test_every_mode_has_the_same_parameters():
 
 def test_track_loss_path_trains_the_track_head_and_the_aggregator():
     batch = batch_of()
-    model = VGGTModule(**SMALL)
+    model = VGGTModule(model=SMALL)
     out = model.model(batch["images"], batch["track_queries"])
     loss = track_loss(out["tracks"], out["track_vis_logits"], batch["tracks"], batch["track_visible"])
     loss.backward()
@@ -153,7 +204,7 @@ def test_confidence_loss_prefers_low_confidence_where_the_error_is_large():
 
 def test_module_training_step_runs_and_loss_is_finite():
     batch = batch_of()
-    module = VGGTModule(**SMALL)
+    module = VGGTModule(model=SMALL)
     losses, _pred, _target = module.compute_losses(batch)
     assert set(losses) == {"loss", "camera", "depth", "pmap", "track"}
     assert torch.isfinite(losses["loss"])

@@ -304,6 +304,12 @@ def checked_config(
         raise CliError(err.getvalue().strip() or f"{config}: exit status {status}")
     resolved = yaml.safe_load(out.getvalue())
     for source, target in (links or {}).items():
-        (src_section, src_key), (dst_section, dst_key) = source.split(".", 1), target.split(".", 1)
-        resolved[dst_section][dst_key] = resolved[src_section][src_key]
+        value: Any = resolved
+        for key in source.split("."):  # a nested source: model.model.patch_size
+            value = value[key]
+        *parents, last = target.split(".")
+        node = resolved
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[last] = value
     return resolved

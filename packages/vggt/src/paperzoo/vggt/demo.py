@@ -11,8 +11,9 @@ from scipy.stats import pearsonr, spearmanr
 from torch import Tensor
 
 from paperzoo.core import CliError
+from paperzoo.vggt.config import ATTN_MODES
 from paperzoo.vggt.evaluate import depth_camera_points, evaluate
-from paperzoo.vggt.model import ATTN_MODES, stack_views
+from paperzoo.vggt.model import stack_views
 from paperzoo.vggt.module import VGGTModule
 
 RUNS_DIR = Path("runs") / "vggt"

@@ -1,5 +1,5 @@
 """Held-out evaluation: pose AUC@30, point-map and depth errors, confidence calibration, tracks, and the
-reference-frame semantics of §6 (camera 1 at identity, equivariance over frames 2..N, re-anchoring)."""
+reference-frame semantics (camera 1 at identity, equivariance over frames 2..N, re-anchoring)."""
 
 from __future__ import annotations
 

@@ -179,7 +179,7 @@ def unproject_depth_to_world(depth: Tensor, extrinsics: Tensor, intrinsics: Tens
 def normalize_scene(
     extrinsics: Tensor, depth: Tensor, world_points: Tensor, valid: Tensor
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """The ground-truth normalisation of §2: anchor the world at camera 1, divide by the mean point distance.
+    """The ground-truth normalisation of VGGT: anchor the world at camera 1, divide by the mean point distance.
 
     Only ground truth goes through this; one scale per scene.
 

@@ -12,9 +12,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from paperzoo.vggt.config import ModelConfig
 from paperzoo.vggt.geometry import POSE_ENCODING_DIM
 
-ATTN_MODES = ("aa", "frame", "global", "cross")
 IMAGE_MEAN = (0.485, 0.456, 0.406)
 IMAGE_STD = (0.229, 0.224, 0.225)
 
@@ -139,51 +139,34 @@ class Aggregator(nn.Module):
     frames 2..S share the second set, which anchors the world to camera 1 and keeps the model
     equivariant to permutations of frames 2..S.
 
-    ``attn_mode`` picks the pair: ``aa`` frame then global (the paper), ``frame`` two frame blocks
+    ``cfg.attn_mode`` picks the pair: ``aa`` frame then global (the paper), ``frame`` two frame blocks
     (no cross-view mixing), ``global`` two global blocks, ``cross`` a frame block then cross-attention from
     each frame to the tokens of the other frames. Every mode has the same parameters.
 
     Args:
-        patch_size: the conv stem's patch side.
-        dim: token width C.
-        depth: number of block pairs (24 in the paper: 24 frame + 24 global blocks).
-        num_heads: attention heads.
-        mlp_ratio: MLP hidden width over C.
-        num_registers: register tokens per frame.
-        attn_mode: one of ``aa``, ``frame``, ``global``, ``cross``.
-        layer_scale: LayerScale initial value.
-        rope_base: 2D RoPE frequency base.
+        cfg: the model's config; the aggregator reads ``patch_size``, ``dim``, ``depth`` (block pairs),
+            ``num_heads``, ``mlp_ratio``, ``num_registers``, ``attn_mode``, ``layer_scale`` and ``rope_base``.
     """
 
-    def __init__(
-        self,
-        patch_size: int = 8,
-        dim: int = 128,
-        depth: int = 4,
-        num_heads: int = 4,
-        mlp_ratio: float = 4.0,
-        num_registers: int = 4,
-        attn_mode: str = "aa",
-        layer_scale: float = 0.01,
-        rope_base: float = 100.0,
-    ) -> None:
+    def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
-        if attn_mode not in ATTN_MODES:
-            raise ValueError(f"attn_mode: expected one of {ATTN_MODES}, got {attn_mode!r}")
-        self.patch_size, self.dim, self.attn_mode = patch_size, dim, attn_mode
-        self.num_special = 1 + num_registers
-        self.patch_embed = nn.Conv2d(3, dim, kernel_size=patch_size, stride=patch_size)
+        dim = cfg.dim
+        self.patch_size, self.dim, self.attn_mode = cfg.patch_size, dim, cfg.attn_mode
+        self.num_special = 1 + cfg.num_registers
+        self.patch_embed = nn.Conv2d(3, dim, kernel_size=cfg.patch_size, stride=cfg.patch_size)
         self.camera_token = nn.Parameter(torch.randn(1, 2, 1, dim) * 0.02)
-        self.register_token = nn.Parameter(torch.randn(1, 2, num_registers, dim) * 0.02)
-        rope = RotaryEmbedding2D(dim // num_heads, rope_base)
-        self.blocks = nn.ModuleList(Block(dim, num_heads, mlp_ratio, layer_scale, rope) for _ in range(2 * depth))
+        self.register_token = nn.Parameter(torch.randn(1, 2, cfg.num_registers, dim) * 0.02)
+        rope = RotaryEmbedding2D(dim // cfg.num_heads, cfg.rope_base)
+        self.blocks = nn.ModuleList(
+            Block(dim, cfg.num_heads, cfg.mlp_ratio, cfg.layer_scale, rope) for _ in range(2 * cfg.depth)
+        )
         pair = {
             "aa": ("frame", "global"),
             "frame": ("frame", "frame"),
             "global": ("global", "global"),
             "cross": ("frame", "cross"),
-        }[attn_mode]
-        self.kinds = [pair[i % 2] for i in range(2 * depth)]
+        }[cfg.attn_mode]
+        self.kinds = [pair[i % 2] for i in range(2 * cfg.depth)]
         self.register_buffer("mean", torch.tensor(IMAGE_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGE_STD).view(1, 3, 1, 1), persistent=False)
 
@@ -441,53 +424,30 @@ class VGGT(nn.Module):
     """The whole model: aggregator plus camera, DPT and track heads.
 
     Args:
-        patch_size: patch side of the stem.
-        dim: aggregator width C.
-        depth: frame/global block pairs.
-        num_heads: attention heads.
-        mlp_ratio: MLP ratio.
-        num_registers: register tokens per frame.
-        attn_mode: ``aa`` (the paper), ``frame``, ``global`` or ``cross``.
-        layer_scale: LayerScale initial value.
-        camera_dim: camera-head trunk width.
-        camera_trunk_depth: camera-head self-attention blocks.
-        camera_iterations: camera refinement iterations.
-        dpt_layers: block pairs the DPT head reads.
-        dpt_features: DPT fused width.
-        dpt_out_features: DPT full-resolution width.
-        track_dim: tracking-feature channels.
-        track_iterations: track refinement iterations.
+        cfg: the model's config (:class:`~paperzoo.vggt.config.ModelConfig`).
     """
 
-    def __init__(
-        self,
-        patch_size: int = 8,
-        dim: int = 128,
-        depth: int = 4,
-        num_heads: int = 4,
-        mlp_ratio: float = 4.0,
-        num_registers: int = 4,
-        attn_mode: str = "aa",
-        layer_scale: float = 0.01,
-        camera_dim: int = 128,
-        camera_trunk_depth: int = 4,
-        camera_iterations: int = 4,
-        dpt_layers: int = 4,
-        dpt_features: int = 64,
-        dpt_out_features: int = 32,
-        track_dim: int = 16,
-        track_iterations: int = 4,
-    ) -> None:
+    def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
-        if not 1 <= dpt_layers <= depth:
-            raise ValueError(f"dpt_layers: expected 1..depth={depth}, got {dpt_layers}")
-        self.patch_size = patch_size
-        self.aggregator = Aggregator(
-            patch_size, dim, depth, num_heads, mlp_ratio, num_registers, attn_mode, layer_scale
+        self.cfg = cfg
+        self.patch_size = cfg.patch_size
+        self.aggregator = Aggregator(cfg)
+        self.camera_head = CameraHead(
+            2 * cfg.dim,
+            cfg.camera_dim,
+            trunk_depth=cfg.camera_trunk_depth,
+            num_heads=cfg.num_heads,
+            iterations=cfg.camera_iterations,
         )
-        self.camera_head = CameraHead(2 * dim, camera_dim, camera_trunk_depth, num_heads, camera_iterations)
-        self.dense_head = DPTHead(2 * dim, patch_size, dpt_layers, dpt_features, dpt_out_features, track_dim)
-        self.track_head = TrackHead(track_dim, iterations=track_iterations)
+        self.dense_head = DPTHead(
+            2 * cfg.dim,
+            cfg.patch_size,
+            cfg.dpt_layers,
+            features=cfg.dpt_features,
+            out_features=cfg.dpt_out_features,
+            track_dim=cfg.track_dim,
+        )
+        self.track_head = TrackHead(cfg.track_dim, iterations=cfg.track_iterations)
 
     def forward(self, images: Tensor, query_points: Tensor | None = None) -> dict[str, Tensor | list[Tensor]]:
         """Predict cameras, depth, point maps and (with ``query_points``) tracks for every frame.

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import lightning.pytorch as pl
-import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from paperzoo.core.config import as_config, save_config_hparams
+from paperzoo.core.optim import OptimConfig
+from paperzoo.vggt.config import CAMERA_LOSSES, LossConfig, ModelConfig
 from paperzoo.vggt.geometry import (
     auc_at,
     extrinsics_intrinsics_to_pose_encoding,
@@ -19,7 +20,8 @@ from paperzoo.vggt.geometry import (
 )
 from paperzoo.vggt.model import VGGT
 
-CAMERA_LOSSES = ("l1", "huber")
+# AdamW as the released training code sets it, at the paper's scale: peak 2e-4 after an 8K-step warm-up.
+PAPER_OPTIM = OptimConfig(lr=2e-4, weight_decay=0.05, betas=(0.9, 0.95), warmup_steps=8000)
 
 
 def camera_loss(
@@ -83,7 +85,7 @@ def confidence_loss(
     gamma: float = 1.0,
     gradient_weight: float = 1.0,
 ) -> dict[str, Tensor]:
-    """The aleatoric regression loss of §2: ``γ·|err|·Σ − α·log Σ`` plus the confidence-weighted gradient term.
+    """The aleatoric regression loss ``γ·|err|·Σ − α·log Σ`` plus the confidence-weighted gradient term.
 
     Args:
         pred: ``[B, S, H, W, K]`` (``K = 1`` for depth, 3 for points).
@@ -133,7 +135,7 @@ def track_loss(
 
 
 def prepare_targets(batch: dict[str, Tensor]) -> dict[str, Tensor]:
-    """Normalised ground truth of a batch (§2): camera-1 frame, one mean-distance scale per scene."""
+    """Normalised ground truth of a batch: camera-1 frame, one mean-distance scale per scene."""
     extrinsics, depth, points, scale = normalize_scene(
         batch["extrinsics"], batch["depth"], batch["world_points"], batch["valid"]
     )
@@ -146,90 +148,31 @@ class VGGTModule(pl.LightningModule):
     """VGGT trained with ``L = L_camera + L_depth + L_pmap + λ L_track``.
 
     Args:
-        patch_size: patch side of the stem.
-        dim: aggregator width.
-        depth: frame/global block pairs.
-        num_heads: attention heads.
-        mlp_ratio: MLP ratio.
-        num_registers: register tokens per frame.
-        attn_mode: ``aa`` (the paper), ``frame``, ``global`` or ``cross``.
-        layer_scale: LayerScale initial value.
-        camera_dim: camera-head width.
-        camera_trunk_depth: camera-head blocks.
-        camera_iterations: camera refinement iterations.
-        dpt_layers: block pairs read by the DPT head.
-        dpt_features: DPT fused width.
-        dpt_out_features: DPT full-resolution width.
-        track_dim: tracking-feature channels.
-        track_iterations: track refinement iterations.
-        camera_loss: ``l1`` (released code, default) or ``huber`` (paper text).
-        huber_delta: δ for the Huber camera loss.
-        camera_gamma: iteration discount of the camera loss.
-        conf_alpha: α of the ``−α log Σ`` term.
-        gradient_weight: weight of the gradient terms of the depth and point losses.
-        track_weight: λ of the track loss.
-        lr: peak learning rate.
-        weight_decay: AdamW weight decay.
-        warmup_steps: linear warm-up steps.
+        model: the model's config.
+        loss: the multitask loss's weights and forms.
+        optim: AdamW and its warm-up + cosine schedule; the warm-up is capped at a tenth of the run, and
+            tokens, norms and biases get no weight decay.
     """
 
     def __init__(
         self,
-        patch_size: int = 8,
-        dim: int = 128,
-        depth: int = 4,
-        num_heads: int = 4,
-        mlp_ratio: float = 4.0,
-        num_registers: int = 4,
-        attn_mode: str = "aa",
-        layer_scale: float = 0.01,
-        camera_dim: int = 128,
-        camera_trunk_depth: int = 4,
-        camera_iterations: int = 4,
-        dpt_layers: int = 4,
-        dpt_features: int = 64,
-        dpt_out_features: int = 32,
-        track_dim: int = 16,
-        track_iterations: int = 4,
-        camera_loss: str = "l1",
-        huber_delta: float = 0.1,
-        camera_gamma: float = 0.6,
-        conf_alpha: float = 0.2,
-        gradient_weight: float = 1.0,
-        track_weight: float = 0.05,
-        lr: float = 2e-4,
-        weight_decay: float = 0.05,
-        warmup_steps: int = 8000,
+        model: ModelConfig = ModelConfig(),  # noqa: B008
+        loss: LossConfig = LossConfig(),  # noqa: B008
+        optim: OptimConfig = PAPER_OPTIM,
     ) -> None:
         super().__init__()
-        if camera_loss not in CAMERA_LOSSES:
-            raise ValueError(f"camera_loss: expected one of {CAMERA_LOSSES}, got {camera_loss!r}")
-        self.save_hyperparameters()
-        self.model = VGGT(
-            patch_size,
-            dim,
-            depth,
-            num_heads,
-            mlp_ratio,
-            num_registers,
-            attn_mode,
-            layer_scale,
-            camera_dim,
-            camera_trunk_depth,
-            camera_iterations,
-            dpt_layers,
-            dpt_features,
-            dpt_out_features,
-            track_dim,
-            track_iterations,
-        )
+        self.model_config = as_config(ModelConfig, model)
+        self.loss_config = as_config(LossConfig, loss)
+        self.optim_config = as_config(OptimConfig, optim)
+        save_config_hparams(self, model=self.model_config, loss=self.loss_config, optim=self.optim_config)
+        self.model = VGGT(self.model_config)
 
     def forward(self, images: Tensor, query_points: Tensor | None = None) -> dict[str, Any]:
         return self.model(images, query_points)
 
     def compute_losses(self, batch: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict[str, Any], dict[str, Tensor]]:
         """Forward a batch and return (losses, predictions, normalised targets)."""
-        hp = self.hparams
+        hp = self.loss_config
         target = prepare_targets(batch)
         pred = self.model(batch["images"], batch["track_queries"])
         valid = batch["valid"]
@@ -291,22 +234,13 @@ class VGGTModule(pl.LightningModule):
         return {**{k: pred[k] for k in keep}, "extrinsics": extrinsics, "intrinsics": intrinsics}
 
     def configure_optimizers(self) -> dict[str, Any]:
-        hp = self.hparams
         decay = [p for n, p in self.named_parameters() if p.ndim >= 2 and "token" not in n]
         no_decay = [p for n, p in self.named_parameters() if p.ndim < 2 or "token" in n]
-        optimizer = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": hp.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-            lr=hp.lr,
-            betas=(0.9, 0.95),
-        )
+        groups = [
+            {"params": decay, "weight_decay": self.optim_config.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ]
         total = max(int(self.trainer.estimated_stepping_batches), 1)
-        warmup = min(hp.warmup_steps, max(total // 10, 1))
-
-        def schedule(step: int) -> float:
-            if step < warmup:
-                return (step + 1) / warmup
-            progress = min((step - warmup) / max(total - warmup, 1), 1.0)
-            return 0.5 * (1 + math.cos(math.pi * progress))
-
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        # Short runs keep most of their steps at the peak rate: the warm-up is at most a tenth of the run.
+        warmup = min(self.optim_config.warmup_steps, max(total // 10, 1))
+        return self.optim_config.build(groups, total, warmup_steps=warmup)
