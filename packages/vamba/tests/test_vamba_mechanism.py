@@ -12,11 +12,11 @@ import pytest
 import torch
 
 from paperzoo.vamba.baselines import build_model
+from paperzoo.vamba.config import ModelConfig
 from paperzoo.vamba.data import VOCAB, VOCAB_SIZE, glyphs
-from paperzoo.vamba.model import LMMConfig
 from paperzoo.vamba.module import answer_loss
 
-CFG = LMMConfig(vocab_size=VOCAB_SIZE, d_model=32, n_layers=2, n_heads=2, n_kv_heads=1, mlp_hidden=64,
+CFG = ModelConfig(vocab_size=VOCAB_SIZE, d_model=32, n_layers=2, n_heads=2, n_kv_heads=1, mlp_hidden=64,
                 frame_size=8, vit_dim=32, vit_heads=2, max_frames=8, d_state=8, headdim=16, chunk_size=8)  # fmt: skip
 QUESTION = torch.tensor([VOCAB[w] for w in ["<q>", "did", "digit", "3", "appear", "before", "digit", "7", "?", "<a>"]])
 

@@ -1,4 +1,5 @@
-"""Unit tests of Vamba's equations and invariants (spec §5 "Tests")."""
+"""Unit tests of Vamba's equations and invariants: the Mamba-2 scan against its recurrence, packing, the SA -> CA
+copy, intact video tokens, and the FLOP counter."""
 
 from __future__ import annotations
 
@@ -10,15 +11,17 @@ import torch.nn.functional as F
 
 from paperzoo.core import saved_for_backward
 from paperzoo.vamba.baselines import TransformerLMM, build_model
+from paperzoo.vamba.config import Mamba2Config, ModelConfig, SynthHourConfig
 from paperzoo.vamba.convert import transformer_to_vamba
-from paperzoo.vamba.data import VOCAB_SIZE, SynthHourConfig, collate, make_sample
+from paperzoo.vamba.data import VOCAB_SIZE, collate, make_sample
 from paperzoo.vamba.efficiency import analytic_flops, measured_flops, peak_tensor_memory
-from paperzoo.vamba.model import LMMConfig, Mamba2Block, TinyLMM, causal_depthwise_conv
+from paperzoo.vamba.model import Mamba2Block, TinyLMM, causal_depthwise_conv
 
-SMALL = LMMConfig(
+SMALL = ModelConfig(
     vocab_size=VOCAB_SIZE, d_model=32, n_layers=2, n_heads=4, n_kv_heads=2, mlp_hidden=64, frame_size=16,
     vit_dim=32, vit_heads=2, max_frames=16, d_state=8, headdim=16, chunk_size=8,
 )  # fmt: skip
+MIXER = Mamba2Config(d_model=32, d_state=8, headdim=16, chunk_size=8)
 
 
 def naive_mamba2(block: Mamba2Block, u: torch.Tensor, seq_idx: torch.Tensor | None = None) -> torch.Tensor:
@@ -54,7 +57,7 @@ def naive_mamba2(block: Mamba2Block, u: torch.Tensor, seq_idx: torch.Tensor | No
 @pytest.mark.parametrize("L", [1, 13, 37])
 def test_mamba2_block_matches_naive_recurrence_forward_and_grads(L):
     torch.manual_seed(L)
-    block = Mamba2Block(32, d_state=8, headdim=16, chunk_size=8).double()
+    block = Mamba2Block(MIXER).double()
     u = torch.randn(2, L, 32, dtype=torch.float64, requires_grad=True)
     y = block(u)
     y_ref = naive_mamba2(block, u)
@@ -69,8 +72,8 @@ def test_mamba2_block_matches_naive_recurrence_forward_and_grads(L):
 def test_mamba2_recompute_gives_the_same_gradients_and_saves_less():
     """The recomputing mixer (the fused kernel's memory contract) is the plain one, keeping far less."""
     torch.manual_seed(0)
-    plain = Mamba2Block(32, d_state=8, headdim=16, chunk_size=8).double()
-    lean = Mamba2Block(32, d_state=8, headdim=16, chunk_size=8, recompute=True).double()
+    plain = Mamba2Block(MIXER).double()
+    lean = Mamba2Block(dataclasses.replace(MIXER, recompute=True)).double()
     lean.load_state_dict(plain.state_dict())
     u = torch.randn(2, 40, 32, dtype=torch.float64, requires_grad=True)
     seq_idx = torch.tensor([[0] * 25 + [1] * 15, [0] * 40])
@@ -90,7 +93,7 @@ def test_mamba2_recompute_gives_the_same_gradients_and_saves_less():
 
 def test_mamba2_packed_seq_idx_matches_naive_and_isolates():
     torch.manual_seed(0)
-    block = Mamba2Block(32, d_state=8, headdim=16, chunk_size=8).double()
+    block = Mamba2Block(MIXER).double()
     u = torch.randn(1, 29, 32, dtype=torch.float64)
     seq_idx = torch.tensor([[0] * 11 + [1] * 7 + [2] * 11])
     y = block(u, seq_idx=seq_idx)
@@ -101,7 +104,7 @@ def test_mamba2_packed_seq_idx_matches_naive_and_isolates():
 
 def test_mixer_is_selective_and_causal():
     torch.manual_seed(0)
-    block = Mamba2Block(32, d_state=8, headdim=16, chunk_size=8)
+    block = Mamba2Block(MIXER)
     u = torch.randn(1, 20, 32)
     dt_part = block.in_proj(u)[..., -block.n_heads :]
     assert dt_part.std(dim=1).min() > 0  # dt depends on the input step
@@ -188,7 +191,7 @@ def test_flop_counter_matches_measured(arch):
         assert abs(analytic - measured) / measured < 0.05, (arch, T, analytic, measured)
 
 
-def test_flop_formulas_of_section_2():
+def test_flop_formulas_of_the_complexity_terms():
     cfg = dataclasses.replace(SMALL, max_frames=64)
     d, N = cfg.d_model, 10
     for T in (8, 16, 32):
@@ -222,7 +225,7 @@ def test_peak_tensor_memory_counts_the_step_only():
     assert 7.9 <= peak <= 12.1, peak
     assert model.lin.weight.grad is not None
     # activations grow with the video: twice the frames, about twice the peak
-    cfg = dataclasses.replace(LMMConfig(vocab_size=VOCAB_SIZE), max_frames=16)
+    cfg = dataclasses.replace(ModelConfig(vocab_size=VOCAB_SIZE), max_frames=16)
     peaks = []
     for frames in (8, 16):
         torch.manual_seed(0)

@@ -5,9 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from paperzoo.vamba.data import CurriculumDataset, SynthHourConfig, make_sample
-from paperzoo.vamba.model import FrameEncoder, LMMConfig
+from paperzoo.vamba.config import ModelConfig, SynthHourConfig
+from paperzoo.vamba.data import CurriculumDataset, make_sample
+from paperzoo.vamba.model import FrameEncoder
 from paperzoo.vamba.module import VambaModule, pretrain_vision
+
+SMALL = ModelConfig(d_model=32, n_heads=2, n_kv_heads=1, mlp_hidden=64, vit_dim=32, d_state=8, headdim=16, chunk_size=8)
 
 
 def test_curriculum_serves_each_step_its_video_length_and_the_same_data_to_every_arm():
@@ -42,8 +45,7 @@ def test_cell_labels_describe_the_rendered_frames():
 
 
 def test_freeze_vision_keeps_the_encoder_fixed_in_both_stages():
-    module = VambaModule(arch="vamba", stage=2, freeze_vision=True, d_model=32, n_heads=2, n_kv_heads=1,
-                         mlp_hidden=64, d_state=8, headdim=16, chunk_size=8)  # fmt: skip
+    module = VambaModule(model=SMALL, arch="vamba", stage=2, freeze_vision=True)
     trainable = {n for n, p in module.model.named_parameters() if p.requires_grad}
     assert not any(n.startswith("vision.") for n in trainable)
     assert any(n.startswith("layers.0.mlp") for n in trainable)
@@ -51,13 +53,13 @@ def test_freeze_vision_keeps_the_encoder_fixed_in_both_stages():
     trainable = {n for n, p in module.model.named_parameters() if p.requires_grad}
     assert trainable
     assert all(("cross_attn" in n or "vision_mixer" in n or "vision_norm" in n) for n in trainable)
-    unfrozen = VambaModule(arch="transformer", d_model=32, n_heads=2, n_kv_heads=1, mlp_hidden=64)
+    unfrozen = VambaModule(model=SMALL, arch="transformer")
     assert all(p.requires_grad for p in unfrozen.model.vision.parameters())
 
 
 def test_vision_pretraining_learns_the_patch_labels():
     torch.manual_seed(0)
-    vision = FrameEncoder(LMMConfig(d_model=32, vit_dim=32, vit_heads=2, frame_size=16))
+    vision = FrameEncoder(ModelConfig(d_model=32, vit_dim=32, vit_heads=2, frame_size=16))
     for p in vision.parameters():  # as in an arm with freeze_vision: the encoder still trains here
         p.requires_grad_(False)
     before = vision.patch_embed.weight.clone()

@@ -1,4 +1,4 @@
-"""The baselines of the acceptance experiment (spec §6).
+"""The baselines of the acceptance experiment.
 
 - :class:`TransformerLMM` with ``video="full"``: a Transformer LMM of equal size, causal self-attention over
   ``[video; text]`` with RoPE over the whole sequence (quadratic in ``M + N``);
@@ -15,9 +15,8 @@ import dataclasses
 import torch
 from torch import nn
 
-from paperzoo.vamba.model import Attention, LMMBase, LMMConfig, SwiGLU, TinyLMM, check_text, rope_cos_sin
-
-ARCHS = ("vamba", "transformer", "pooled", "ca_only", "question_only")
+from paperzoo.vamba.config import ARCHS, ModelConfig
+from paperzoo.vamba.model import Attention, LMMBase, SwiGLU, TinyLMM, check_text, rope_cos_sin
 
 
 class TransformerDecoderLayer(nn.Module):
@@ -26,7 +25,7 @@ class TransformerDecoderLayer(nn.Module):
     Parameter names match :class:`~paperzoo.vamba.model.VambaDecoderLayer`, so conversion copies by name.
     """
 
-    def __init__(self, cfg: LMMConfig) -> None:
+    def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.input_layernorm = nn.RMSNorm(cfg.d_model, eps=1e-6)
         self.self_attn = Attention(cfg.d_model, cfg.n_heads, cfg.n_kv_heads)
@@ -48,7 +47,7 @@ class TransformerLMM(LMMBase):
             (question-only).
     """
 
-    def __init__(self, cfg: LMMConfig, video: str = "full") -> None:
+    def __init__(self, cfg: ModelConfig, video: str = "full") -> None:
         super().__init__(cfg)
         if video not in ("full", "pooled", "none"):
             raise ValueError(f"video: expected 'full', 'pooled' or 'none', got {video!r}")
@@ -86,7 +85,7 @@ class TransformerLMM(LMMBase):
         return self.lm_head(self.norm(h[:, L - text.shape[1] :]))
 
 
-def build_model(arch: str, cfg: LMMConfig) -> nn.Module:
+def build_model(arch: str, cfg: ModelConfig) -> nn.Module:
     """The model of one experiment arm: ``vamba``, ``transformer``, ``pooled``, ``ca_only``, ``question_only``."""
     if arch == "vamba":
         return TinyLMM(dataclasses.replace(cfg, use_mixer=True))

@@ -1,18 +1,14 @@
-"""``paperzoo-vamba``: fit/validate/test/predict (LightningCLI) plus convert, bench, reproduce and demo."""
+"""The commands of ``paperzoo-vamba`` beyond fit/validate/test/predict and reproduce: bench, convert and demo.
+
+``main`` runs the whole command line (:meth:`paperzoo.core.paper.Paper.main` of the package's ``PAPER``).
+"""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-from paperzoo.core import CliError, run_cli
-from paperzoo.vamba.data import SynthHourDataModule
-from paperzoo.vamba.module import VambaModule
-from paperzoo.vamba.reproduce import reproduce
-
-DEFAULT_CONFIG = Path(__file__).resolve().parents[3] / "configs" / "tiny.yaml"
-# The frames are rendered at the model's frame size; one option sets both.
-LINKS = {"model.frame_size": "data.frame_size"}
+from paperzoo.core import CliError
+from paperzoo.vamba import PAPER
 
 
 def parse_frames(frames: str) -> list[int]:
@@ -109,19 +105,29 @@ def demo(seed: int = 0, steps: int = 60) -> int:
     """
     if steps < 0:
         raise CliError(f"--steps: expected a non-negative integer, got {steps}")
-    from paperzoo.vamba.reproduce import demo_run
+    import torch
 
-    demo_run(seed, steps)
+    from paperzoo.core import quiet_trainer, seed_all
+    from paperzoo.core.optim import OptimConfig
+    from paperzoo.vamba.data import WORDS, SynthHourDataModule, make_sample
+    from paperzoo.vamba.module import VambaModule
+
+    vocab = [*WORDS, *[str(d) for d in range(10)]]
+    seed_all(seed)
+    dm = SynthHourDataModule(seed=seed, batch_size=8)
+    module = VambaModule(arch="vamba", optim=OptimConfig(lr=2e-3, weight_decay=0.01, warmup_steps=20))
+    if steps:
+        trainer = quiet_trainer(max_steps=steps, gradient_clip_val=1.0, limit_val_batches=0)
+        trainer.fit(module, train_dataloaders=dm.train_dataloader())
+    sample = make_sample(dm.cfg, seed, "test", 0)
+    module.model.eval()
+    with torch.no_grad():
+        logits, states = module.model(sample["frames"][None], sample["text"][None], return_video=True)
+    guess = vocab[int(logits[0, -1].argmax())]
+    print("question:", " ".join(vocab[i] for i in sample["text"].tolist()))
+    print(f"answer: {vocab[int(sample['answer'])]}   Vamba after {steps} steps: {guess}")
+    print(f"video tokens: {sample['frames'].shape[0]} frames x 16 patches = {states[-1].shape[1]} kept in every layer")
     return 0
 
 
-def main(args: list[str] | None = None) -> int:
-    """Entry point of the ``paperzoo-vamba`` console script."""
-    commands = {"reproduce": reproduce, "demo": demo, "bench": bench, "convert": convert}
-    return run_cli(
-        "vamba", VambaModule, SynthHourDataModule, commands, default_config=DEFAULT_CONFIG, args=args, links=LINKS
-    )
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+main = PAPER.main

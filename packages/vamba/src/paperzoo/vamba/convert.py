@@ -1,5 +1,5 @@
 """Transformer LMM -> Vamba: every shared weight is copied, and each layer's cross-attention starts as a copy
-of the same layer's self-attention (paper §3.2: important for stability and accuracy)."""
+of the same layer's self-attention (which the paper finds important for stability and accuracy)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,15 @@ import dataclasses
 
 import torch
 
+from paperzoo.core.config import as_config
 from paperzoo.vamba.baselines import TransformerLMM
-from paperzoo.vamba.model import LMMConfig, TinyLMM
+from paperzoo.vamba.config import ModelConfig
+from paperzoo.vamba.model import TinyLMM
 
 
 def transformer_to_vamba(
     transformer: TransformerLMM,
-    cfg: LMMConfig | None = None,
+    cfg: ModelConfig | None = None,
     ca_init: str = "self_attn",
     seed: int | None = None,
 ) -> TinyLMM:
@@ -46,7 +48,7 @@ def transformer_to_vamba(
 def convert_checkpoint(source: str, out: str) -> TinyLMM:
     """Convert a saved ``{"cfg": dict, "state_dict": ...}`` Transformer checkpoint and save the Vamba one."""
     ckpt = torch.load(source, map_location="cpu", weights_only=False)
-    cfg = LMMConfig(**ckpt["cfg"])
+    cfg = as_config(ModelConfig, ckpt["cfg"])
     transformer = TransformerLMM(cfg, "full")
     transformer.load_state_dict(ckpt["state_dict"])
     vamba = transformer_to_vamba(transformer)

@@ -16,12 +16,13 @@ of a split is a pure function of ``(seed, split, i)``: datasets are generated on
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 
 import lightning.pytorch as pl
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
+
+from paperzoo.vamba.config import SynthHourConfig
 
 WORDS = [
     "<pad>", "<q>", "<a>", "did", "digit", "appear", "before", "which", "appeared", "with", "the", "marker",
@@ -49,29 +50,6 @@ def glyphs(split: str) -> tuple[np.ndarray, np.ndarray]:
     idx = np.arange(len(_GLYPHS["labels"]))
     keep = idx % 5 == 0 if split == "test" else idx % 5 != 0
     return _GLYPHS["images"][keep], _GLYPHS["labels"][keep]
-
-
-@dataclass
-class SynthHourConfig:
-    """Generator settings.
-
-    Attributes:
-        frames: ``T``, frames per video.
-        frame_size: ``S``, pixels per side (a multiple of 8).
-        glyphs_per_video: glyph events scattered over the video (default: one per frame on average).
-        noise: standard deviation of the background noise.
-    """
-
-    frames: int = 16
-    frame_size: int = 32
-    glyphs_per_video: int | None = None
-    noise: float = 0.15
-
-    def __post_init__(self) -> None:
-        if self.frames < 2:
-            raise ValueError(f"frames: expected at least 2 frames per video, got {self.frames}")
-        if self.frame_size < 8 or self.frame_size % 8:
-            raise ValueError(f"frame_size: expected a positive multiple of 8 (the glyph size), got {self.frame_size}")
 
 
 def make_sample(cfg: SynthHourConfig, seed: int, split: str, index: int) -> dict[str, torch.Tensor]:

@@ -1,6 +1,7 @@
 """Cost of Vamba against the same-size Transformer as the video grows: wall time, peak memory, FLOPs.
 
-The analytic counter gives forward matmul FLOPs (2 per multiply-add) term by term, following spec §2:
+The analytic counter gives forward matmul FLOPs (2 per multiply-add) term by term, following the paper's
+complexity analysis:
 
 - Transformer: self-attention over ``L = M + N`` tokens, ``4 d L^2`` per layer, plus projections and MLP
   over all ``L`` tokens (``O(d^2 L)``);
@@ -23,18 +24,20 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from paperzoo.core.config import as_config
 from paperzoo.eval import median_time
+from paperzoo.vamba import PAPER
 from paperzoo.vamba.baselines import build_model
+from paperzoo.vamba.config import ModelConfig
 from paperzoo.vamba.data import VOCAB_SIZE
-from paperzoo.vamba.model import LMMConfig
 
 
-def _attn_proj(cfg: LMMConfig, n_query: int, n_key: int) -> float:
+def _attn_proj(cfg: ModelConfig, n_query: int, n_key: int) -> float:
     d, kvd = cfg.d_model, cfg.n_kv_heads * (cfg.d_model // cfg.n_heads)
     return 4.0 * d * d * n_query + 4.0 * d * kvd * n_key
 
 
-def vision_flops(cfg: LMMConfig, frames: int) -> float:
+def vision_flops(cfg: ModelConfig, frames: int) -> float:
     """Frame encoder: patch embedding, ViT blocks (attention inside each frame), projector."""
     P, vd = cfg.patches_per_frame, cfg.vit_dim
     tokens = frames * P
@@ -43,7 +46,7 @@ def vision_flops(cfg: LMMConfig, frames: int) -> float:
     return tokens * per_token
 
 
-def scan_flops(cfg: LMMConfig, M: int) -> float:
+def scan_flops(cfg: ModelConfig, M: int) -> float:
     """Matmuls of the chunked SSD scan over ``M`` steps (intra-chunk, chunk states, carried states)."""
     E, N, G = cfg.expand * cfg.d_model, cfg.d_state, cfg.ngroups
     chunk = min(cfg.chunk_size, M)
@@ -51,7 +54,7 @@ def scan_flops(cfg: LMMConfig, M: int) -> float:
     return 2.0 * Lp * chunk * N * G + 2.0 * Lp * chunk * E + 4.0 * Lp * E * N
 
 
-def analytic_flops(arch: str, cfg: LMMConfig, frames: int, n_text: int) -> dict[str, float]:
+def analytic_flops(arch: str, cfg: ModelConfig, frames: int, n_text: int) -> dict[str, float]:
     """Forward FLOPs of one sample, by term.
 
     Returns:
@@ -84,13 +87,13 @@ def analytic_flops(arch: str, cfg: LMMConfig, frames: int, n_text: int) -> dict[
     return out
 
 
-def bench_config(frames: int, base: LMMConfig | None = None) -> LMMConfig:
+def bench_config(frames: int, base: ModelConfig | None = None) -> ModelConfig:
     """The acceptance experiment's model sizes, allowing ``frames`` frames."""
-    base = base or LMMConfig(vocab_size=VOCAB_SIZE)
+    base = base or ModelConfig(vocab_size=VOCAB_SIZE)
     return dataclasses.replace(base, max_frames=max(base.max_frames, frames))
 
 
-def sample_inputs(cfg: LMMConfig, frames: int, n_text: int = 10, batch: int = 1) -> dict[str, torch.Tensor]:
+def sample_inputs(cfg: ModelConfig, frames: int, n_text: int = 10, batch: int = 1) -> dict[str, torch.Tensor]:
     """Random frames ``[batch, frames, C, S, S]`` and text ``[batch, n_text]``."""
     g = torch.Generator().manual_seed(0)
     return {
@@ -99,7 +102,7 @@ def sample_inputs(cfg: LMMConfig, frames: int, n_text: int = 10, batch: int = 1)
     }
 
 
-def measured_flops(arch: str, cfg: LMMConfig, frames: int, n_text: int = 10) -> float:
+def measured_flops(arch: str, cfg: ModelConfig, frames: int, n_text: int = 10) -> float:
     """Forward FLOPs of the real model counted by ``torch.utils.flop_counter.FlopCounterMode``."""
     model = build_model(arch, cfg)
     inputs = sample_inputs(cfg, frames, n_text)
@@ -185,7 +188,7 @@ def peak_memory(arch: str, frames: int) -> dict[str, float]:
         return {"peak_mib": float("nan"), "rss_peak_mib": float("nan")}
 
 
-def bench_one(arch: str, cfg: LMMConfig, frames: int, repeats: int = 2) -> dict[str, float]:
+def bench_one(arch: str, cfg: ModelConfig, frames: int, repeats: int = 2) -> dict[str, float]:
     """Forward + backward of batch 1: median wall time (s) after a warm-up, and peak memory (MiB).
 
     Peak memory comes from a fresh process (:func:`peak_memory`): ``peak_mib`` is the peak of the step's live
@@ -218,7 +221,7 @@ def sweep(
     frames: list[int],
     archs: tuple[str, ...] = ("vamba", "transformer"),
     repeats: int = 2,
-    base: LMMConfig | None = None,
+    base: ModelConfig | None = None,
     on_result=None,
 ) -> dict[str, dict[int, dict[str, float]]]:
     """Time, peak memory, analytic and measured FLOPs of each arch at each frame count.
@@ -239,20 +242,16 @@ def sweep(
     return out
 
 
-GPU_CONFIG = Path(__file__).resolve().parents[3] / "configs" / "gpu.yaml"
-
-
-def gpu_scale_config(frames: int) -> LMMConfig:
-    """The model of ``configs/gpu.yaml`` (its ``model:`` keys that are :class:`LMMConfig` fields), for ``frames``."""
+def gpu_scale_config(frames: int) -> ModelConfig:
+    """The model that ``fit --config configs/gpu.yaml`` trains (its ``model.model`` block), for ``frames``."""
     import yaml
 
-    model = yaml.safe_load(GPU_CONFIG.read_text())["model"]
-    names = {f.name for f in dataclasses.fields(LMMConfig)}
-    return bench_config(frames, LMMConfig(vocab_size=VOCAB_SIZE, **{k: v for k, v in model.items() if k in names}))
+    model = yaml.safe_load(PAPER.config("gpu").read_text())["model"]["model"]
+    return bench_config(frames, as_config(ModelConfig, {"vocab_size": VOCAB_SIZE, **model}))
 
 
 def bench_on_device(
-    arch: str, cfg: LMMConfig, frames: int, device: torch.device, repeats: int = 1, autocast: bool = True
+    arch: str, cfg: ModelConfig, frames: int, device: torch.device, repeats: int = 1, autocast: bool = True
 ) -> dict[str, float]:
     """Forward + backward of batch 1 on ``device`` (bf16 autocast on CUDA): median time after a warm-up and,
     on CUDA, the peak of allocated memory above the weights and inputs (``torch.cuda.max_memory_allocated``).

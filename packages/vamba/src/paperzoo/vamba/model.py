@@ -1,6 +1,6 @@
 """Vamba's modules: the Mamba-2 block, the hybrid decoder layer and the tiny video LMM.
 
-Per decoder layer (paper §3, spec §2), with text states ``h [B, N, d]`` and video states ``v [B, M, d]``::
+Per decoder layer, with text states ``h [B, N, d]`` and video states ``v [B, M, d]``::
 
     x  = RMSNorm_in(h)
     h  = h + SA(x) + CA(q=x, kv=u)          # u = RMSNorm_in(v) if ca_layer_norm else v
@@ -14,7 +14,6 @@ which has no positions, so temporal order reaches the text only through the Mamb
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -22,81 +21,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from paperzoo.kernels.ssd_scan import ssd_scan
-
-
-@dataclass
-class LMMConfig:
-    """Sizes of the tiny video LMM (defaults: the acceptance experiment's d = 96, 3 layers).
-
-    Attributes:
-        vocab_size: text vocabulary (question words, digits, answers).
-        d_model: decoder width ``d``.
-        n_layers: decoder layers.
-        n_heads: query heads of self- and cross-attention.
-        n_kv_heads: key/value heads (GQA); must divide ``n_heads``.
-        mlp_hidden: SwiGLU hidden width.
-        frame_size: frame height and width in pixels.
-        patch_size: patch side; must divide ``frame_size``.
-        channels: colour channels of a frame.
-        vit_dim: width of the frame encoder (ViT).
-        vit_layers: ViT blocks (attention inside one frame only).
-        vit_heads: ViT heads.
-        max_frames: the longest video (frames per row) the model accepts.
-        max_text: the longest text (tokens per row).
-        d_state: Mamba-2 state size ``N``.
-        d_conv: Mamba-2 causal conv width.
-        expand: Mamba-2 inner width ``E = expand * d``.
-        headdim: Mamba-2 head size ``P`` (``E / P`` heads).
-        ngroups: Mamba-2 groups of ``B`` and ``C``.
-        chunk_size: chunk length of the SSD scan.
-        ca_layer_norm: normalise video states before cross-attention (released default: off).
-        alpha_balancing: ``h + a SA + (1 - a) CA`` with a learned ``a`` (released default: off).
-        ca_rope: RoPE on cross-attention Q/K (released default: off).
-        use_mixer: run the Mamba-2 mixer on the video (False gives the CA-only ablation).
-        mixer_recompute: the mixer keeps only its in-projection's output for backward and recomputes the
-            conv, the scan and the gated norm there, as the fused Mamba-2 kernel of the released code does;
-            it trades a second mixer forward for memory (False keeps every activation).
-    """
-
-    vocab_size: int = 40
-    d_model: int = 96
-    n_layers: int = 3
-    n_heads: int = 4
-    n_kv_heads: int = 2
-    mlp_hidden: int = 256
-    frame_size: int = 32
-    patch_size: int = 8
-    channels: int = 3
-    vit_dim: int = 96
-    vit_layers: int = 1
-    vit_heads: int = 4
-    max_frames: int = 64
-    max_text: int = 64
-    d_state: int = 32
-    d_conv: int = 4
-    expand: int = 2
-    headdim: int = 32
-    ngroups: int = 1
-    chunk_size: int = 64
-    ca_layer_norm: bool = False
-    alpha_balancing: bool = False
-    ca_rope: bool = False
-    use_mixer: bool = True
-    mixer_recompute: bool = True
-
-    def __post_init__(self) -> None:
-        if self.frame_size % self.patch_size:
-            raise ValueError(f"patch_size: {self.patch_size} must divide frame_size {self.frame_size}")
-        if self.n_heads % self.n_kv_heads or self.d_model % self.n_heads:
-            raise ValueError("n_heads: must divide d_model and be a multiple of n_kv_heads")
-        if (self.expand * self.d_model) % self.headdim:
-            raise ValueError(f"headdim: {self.headdim} must divide expand * d_model = {self.expand * self.d_model}")
-        if ((self.expand * self.d_model) // self.headdim) % self.ngroups:
-            raise ValueError("ngroups: must divide the number of Mamba heads")
-
-    @property
-    def patches_per_frame(self) -> int:
-        return (self.frame_size // self.patch_size) ** 2
+from paperzoo.vamba.config import Mamba2Config, ModelConfig
 
 
 def rope_cos_sin(positions: torch.Tensor, dim: int, base: float = 10000.0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -229,39 +154,28 @@ class Mamba2Block(nn.Module):
     ``D`` is a skip. The scan is :func:`paperzoo.kernels.ssd_scan.ssd_scan` (chunked on CPU, Triton on CUDA).
     """
 
-    def __init__(
-        self,
-        d_model: int,
-        d_state: int = 128,
-        d_conv: int = 4,
-        expand: int = 2,
-        headdim: int = 64,
-        ngroups: int = 1,
-        chunk_size: int = 256,
-        A_init_range: tuple[float, float] = (1.0, 16.0),
-        dt_min: float = 0.001,
-        dt_max: float = 0.1,
-        dt_init_floor: float = 1e-4,
-        conv_bias: bool = True,
-        recompute: bool = False,
-    ) -> None:
+    def __init__(self, cfg: Mamba2Config) -> None:
         super().__init__()
-        self.recompute = recompute
-        self.d_inner = expand * d_model
-        self.n_heads = self.d_inner // headdim
-        self.headdim, self.d_state, self.ngroups, self.chunk_size = headdim, d_state, ngroups, chunk_size
-        conv_dim = self.d_inner + 2 * ngroups * d_state
-        self.in_proj = nn.Linear(d_model, 2 * self.d_inner + 2 * ngroups * d_state + self.n_heads, bias=False)
-        self.conv_weight = nn.Parameter(torch.empty(conv_dim, d_conv))
-        self.conv_bias = nn.Parameter(torch.zeros(conv_dim)) if conv_bias else None
+        self.cfg = cfg
+        self.recompute = cfg.recompute
+        self.d_inner = cfg.expand * cfg.d_model
+        self.n_heads = self.d_inner // cfg.headdim
+        self.headdim, self.d_state, self.ngroups = cfg.headdim, cfg.d_state, cfg.ngroups
+        self.chunk_size = cfg.chunk_size
+        G, N, H = cfg.ngroups, cfg.d_state, self.n_heads
+        conv_dim = self.d_inner + 2 * G * N
+        self.in_proj = nn.Linear(cfg.d_model, 2 * self.d_inner + 2 * G * N + H, bias=False)
+        self.conv_weight = nn.Parameter(torch.empty(conv_dim, cfg.d_conv))
+        self.conv_bias = nn.Parameter(torch.zeros(conv_dim)) if cfg.conv_bias else None
         nn.init.kaiming_uniform_(self.conv_weight, a=math.sqrt(5))
-        dt = torch.exp(torch.rand(self.n_heads) * (math.log(dt_max) - math.log(dt_min)) + math.log(dt_min))
-        dt = dt.clamp(min=dt_init_floor)
+        log_min, log_max = math.log(cfg.dt_min), math.log(cfg.dt_max)
+        dt = torch.exp(torch.rand(H) * (log_max - log_min) + log_min)
+        dt = dt.clamp(min=cfg.dt_init_floor)
         self.dt_bias = nn.Parameter(dt + torch.log(-torch.expm1(-dt)))  # inverse softplus
-        self.A_log = nn.Parameter(torch.log(torch.empty(self.n_heads).uniform_(*A_init_range)))
-        self.D = nn.Parameter(torch.ones(self.n_heads))
+        self.A_log = nn.Parameter(torch.log(torch.empty(H).uniform_(*cfg.A_init_range)))
+        self.D = nn.Parameter(torch.ones(H))
         self.norm = GatedRMSNorm(self.d_inner)
-        self.out_proj = nn.Linear(self.d_inner, d_model, bias=False)
+        self.out_proj = nn.Linear(self.d_inner, cfg.d_model, bias=False)
 
     def forward(self, u: torch.Tensor, seq_idx: torch.Tensor | None = None) -> torch.Tensor:
         """Mix ``u [B, M, d]`` along time; ``seq_idx [B, M]`` resets the conv and the scan between videos."""
@@ -296,7 +210,7 @@ class Mamba2Block(nn.Module):
 class VambaDecoderLayer(nn.Module):
     """One hybrid layer: text SA + CA to the video, Mamba-2 on the video, MLP on the text only."""
 
-    def __init__(self, cfg: LMMConfig) -> None:
+    def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         d = cfg.d_model
         self.cfg = cfg
@@ -309,16 +223,7 @@ class VambaDecoderLayer(nn.Module):
             self.alpha = nn.Parameter(torch.tensor(0.5))
         if cfg.use_mixer:
             self.vision_norm = nn.RMSNorm(d, eps=1e-6)
-            self.vision_mixer = Mamba2Block(
-                d,
-                cfg.d_state,
-                cfg.d_conv,
-                cfg.expand,
-                cfg.headdim,
-                cfg.ngroups,
-                cfg.chunk_size,
-                recompute=cfg.mixer_recompute,
-            )
+            self.vision_mixer = Mamba2Block(cfg.mixer)
 
     def forward(
         self,
@@ -372,7 +277,7 @@ class ViTBlock(nn.Module):
 class FrameEncoder(nn.Module):
     """Frame patchifier + small ViT (2D positions inside a frame, no temporal position) + projector."""
 
-    def __init__(self, cfg: LMMConfig) -> None:
+    def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.cfg = cfg
         p = cfg.patch_size
@@ -413,7 +318,7 @@ class FrameEncoder(nn.Module):
         return self.projector(x).reshape(b, T * g * g, -1)  # [B, M, d]
 
 
-def check_text(text: torch.Tensor, cfg: LMMConfig, batch: int) -> None:
+def check_text(text: torch.Tensor, cfg: ModelConfig, batch: int) -> None:
     """Raise ValueError unless ``text`` is an integer ``[batch, N]`` tensor with ``N <= max_text``."""
     shape = f"(batch={batch}, N <= {cfg.max_text})"
     if not isinstance(text, torch.Tensor) or text.dim() != 2 or text.shape[0] != batch:
@@ -436,7 +341,7 @@ def positions_from_seq_idx(seq_idx: torch.Tensor) -> torch.Tensor:
 class LMMBase(nn.Module):
     """What every tiny LMM shares: the frame encoder, text embedding, final norm and LM head."""
 
-    def __init__(self, cfg: LMMConfig) -> None:
+    def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.cfg = cfg
         self.vision = FrameEncoder(cfg)
@@ -455,7 +360,7 @@ class TinyLMM(LMMBase):
     ``cfg.use_mixer = False`` gives the CA-only ablation (video tokens never change after the projector).
     """
 
-    def __init__(self, cfg: LMMConfig) -> None:
+    def __init__(self, cfg: ModelConfig) -> None:
         super().__init__(cfg)
         self.layers = nn.ModuleList(VambaDecoderLayer(cfg) for _ in range(cfg.n_layers))
 

@@ -1,21 +1,20 @@
 """The LightningModule: answer cross-entropy, stage-dependent trainable sets, per-question-type accuracy.
 
-Stage 1 (paper §3.3): only ``cross_attn``, ``vision_mixer`` (with its pre-norm) and ``alpha`` train; stage 2
-trains everything. The baselines always train everything.
+Stage 1 trains only ``cross_attn``, ``vision_mixer`` (with its pre-norm) and ``alpha``, the modules the paper
+adds to the pretrained LMM; stage 2 trains everything. The baselines always train everything.
 """
 
 from __future__ import annotations
-
-import dataclasses
-import math
 
 import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F
 
-from paperzoo.vamba.baselines import ARCHS, build_model
-from paperzoo.vamba.data import QTYPES, VOCAB_SIZE
-from paperzoo.vamba.model import LMMConfig
+from paperzoo.core.config import as_config, save_config_hparams
+from paperzoo.core.optim import OptimConfig
+from paperzoo.vamba.baselines import build_model
+from paperzoo.vamba.config import ARCHS, ModelConfig, SynthHourConfig
+from paperzoo.vamba.data import QTYPES, make_sample
 
 STAGE1_MODULES = ("cross_attn", "vision_mixer", "vision_norm", "alpha")
 
@@ -40,50 +39,23 @@ class VambaModule(pl.LightningModule):
     """Vamba or one of its baselines on SynthHour.
 
     Args:
+        model: the LMM's sizes and switches (``use_mixer`` is set by ``arch``).
+        optim: AdamW and its schedule: linear warm-up over ``optim.warmup_steps``, then cosine decay to zero at
+            ``total_steps`` (``optim.schedule = "constant"`` keeps the rate after the warm-up).
         arch: ``vamba``, ``transformer``, ``pooled``, ``ca_only`` or ``question_only``.
         stage: 1 trains only the new modules (cross-attention, Mamba-2 mixer, alpha); 2 trains all.
-        lr: peak AdamW learning rate.
-        weight_decay: AdamW weight decay.
-        warmup_steps: linear warm-up steps.
-        total_steps: steps of the cosine decay (0: constant after warm-up).
-        d_model: decoder width.
-        n_layers: decoder layers.
-        n_heads: attention heads.
-        n_kv_heads: key/value heads (GQA).
-        mlp_hidden: SwiGLU hidden width.
-        d_state: Mamba-2 state size.
-        headdim: Mamba-2 head size.
-        chunk_size: SSD chunk length.
-        max_frames: longest video the model accepts.
-        frame_size: frame side in pixels.
-        ca_layer_norm: RMSNorm on the video before cross-attention.
-        alpha_balancing: learned balance between SA and CA.
-        ca_rope: RoPE on cross-attention Q/K.
+        total_steps: the optimiser step where the cosine decay ends (0: a constant rate after the warm-up).
         freeze_vision: keep the frame encoder (ViT + projector) frozen in every stage, as a pretrained vision
             encoder (see :func:`pretrain_vision`).
     """
 
     def __init__(
         self,
+        model: ModelConfig = ModelConfig(),  # noqa: B008
+        optim: OptimConfig = OptimConfig(lr=1e-3, weight_decay=0.01, warmup_steps=20),  # noqa: B008
         arch: str = "vamba",
         stage: int = 2,
-        lr: float = 1e-3,
-        weight_decay: float = 0.01,
-        warmup_steps: int = 20,
         total_steps: int = 0,
-        d_model: int = 96,
-        n_layers: int = 3,
-        n_heads: int = 4,
-        n_kv_heads: int = 2,
-        mlp_hidden: int = 256,
-        d_state: int = 32,
-        headdim: int = 32,
-        chunk_size: int = 64,
-        max_frames: int = 64,
-        frame_size: int = 32,
-        ca_layer_norm: bool = False,
-        alpha_balancing: bool = False,
-        ca_rope: bool = False,
         freeze_vision: bool = False,
     ) -> None:
         super().__init__()
@@ -91,40 +63,29 @@ class VambaModule(pl.LightningModule):
             raise ValueError(f"arch: expected one of {ARCHS}, got {arch!r}")
         if stage not in (1, 2):
             raise ValueError(f"stage: expected 1 or 2, got {stage}")
-        if lr <= 0:
-            raise ValueError(f"lr: expected a positive learning rate, got {lr}")
-        self.save_hyperparameters()
-        cfg = LMMConfig(
-            vocab_size=VOCAB_SIZE,
-            d_model=d_model,
-            n_layers=n_layers,
-            n_heads=n_heads,
-            n_kv_heads=n_kv_heads,
-            mlp_hidden=mlp_hidden,
-            d_state=d_state,
-            headdim=headdim,
-            chunk_size=chunk_size,
-            max_frames=max_frames,
-            frame_size=frame_size,
-            vit_dim=d_model,
-            ca_layer_norm=ca_layer_norm,
-            alpha_balancing=alpha_balancing,
-            ca_rope=ca_rope,
+        if total_steps < 0:
+            raise ValueError(f"total_steps: expected a non-negative number of steps, got {total_steps}")
+        self.arch, self.total_steps, self.freeze_vision = arch, total_steps, freeze_vision
+        model, self.optim = as_config(ModelConfig, model), as_config(OptimConfig, optim)
+        save_config_hparams(self, model=model, optim=self.optim)
+        self.save_hyperparameters(
+            {"arch": arch, "stage": stage, "total_steps": total_steps, "freeze_vision": freeze_vision}
         )
-        self.model = build_model(arch, cfg)
+        self.model = build_model(arch, model)
         self.set_stage(stage)
 
     @property
-    def cfg(self) -> LMMConfig:
+    def cfg(self) -> ModelConfig:
+        """The config of the model (with the arch's ``use_mixer``)."""
         return self.model.cfg
 
     def set_stage(self, stage: int) -> None:
         """Freeze everything but the stage-1 modules (stage 1), or unfreeze all (stage 2)."""
-        if stage == 1 and self.hparams.arch not in ("vamba", "ca_only"):
-            raise ValueError(f"stage: stage 1 applies to Vamba models only, not arch={self.hparams.arch!r}")
+        if stage == 1 and self.arch not in ("vamba", "ca_only"):
+            raise ValueError(f"stage: stage 1 applies to Vamba models only, not arch={self.arch!r}")
         self.stage = stage
         for name, p in self.model.named_parameters():
-            frozen = self.hparams.get("freeze_vision", False) and name.startswith("vision.")
+            frozen = self.freeze_vision and name.startswith("vision.")
             p.requires_grad_((stage == 2 or stage1_trainable(name)) and not frozen)
 
     def load_model(self, model: torch.nn.Module) -> None:
@@ -165,20 +126,9 @@ class VambaModule(pl.LightningModule):
         mask = batch["labels"] != -100
         return logits.argmax(-1)[mask]
 
-    def configure_optimizers(self):
+    def configure_optimizers(self) -> dict:
         params = [p for p in self.model.parameters() if p.requires_grad]
-        opt = torch.optim.AdamW(params, lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
-        warm, total = self.hparams.warmup_steps, self.hparams.total_steps
-
-        def factor(step: int) -> float:
-            if step < warm:
-                return (step + 1) / warm
-            if total <= warm:
-                return 1.0
-            return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / (total - warm))))
-
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+        return self.optim.build(params, total_steps=self.total_steps)
 
 
 def pretrain_vision(
@@ -202,8 +152,6 @@ def pretrain_vision(
     Returns:
         the loss of every step.
     """
-    from paperzoo.vamba.data import SynthHourConfig, make_sample
-
     cfg = SynthHourConfig(frames=frames, frame_size=vision.cfg.frame_size)
     probe = torch.nn.Linear(vision.cfg.d_model, 11 + 4)
     # glyphs and markers are rare among the background patches: weight them up
@@ -255,8 +203,3 @@ def evaluate(model: torch.nn.Module, loader) -> dict[str, float]:
     out["overall"] = sum(sum(v) for v in hits.values()) / max(1, total)
     out["loss"] = sum(losses) / max(1, total)
     return out
-
-
-def module_config(module: VambaModule) -> dict:
-    """The model config of ``module`` as a plain dict (for checkpoints)."""
-    return dataclasses.asdict(module.cfg)
