@@ -1,14 +1,20 @@
 """The local benchmark loaders (Waterbirds, CelebA) on small folders built here in the official layouts."""
 
 import json
+import sys
+from dataclasses import replace
 
 import pytest
 import torch
 from PIL import Image
 
+import paperzoo.grmu.reproduce as reproduce_module
 from paperzoo.grmu.cli import main
+from paperzoo.grmu.config import DataConfig, TrainConfig, UnlearnConfig
 from paperzoo.grmu.data import forget_split, make_splits
 from paperzoo.grmu.local_data import load_local_splits
+from paperzoo.grmu.reproduce import quick_config
+from paperzoo.testing import assert_one_line_error
 
 # (split, y, a) of every image; every split holds all four groups.
 ROWS = [(s, y, a) for s in (0, 1, 2) for y in (0, 1) for a in (0, 1) for _ in range(3)]
@@ -64,11 +70,12 @@ def test_loader_reads_splits_labels_and_pixels(kind, request):
 
 
 def test_make_splits_caps_local_splits_and_the_forget_split_works(waterbirds):
-    splits = make_splits(kind="waterbirds", root=str(waterbirds), n_train=8, n_val=4, n_test=12, size=8, seed=1)
+    capped = DataConfig(kind="waterbirds", root=str(waterbirds), n_train=8, n_val=4, n_test=12, size=8)
+    splits = make_splits(capped, seed=1)
     assert [len(splits[n]) for n in ("train", "val", "test")] == [8, 4, 12]
-    again = make_splits(kind="waterbirds", root=str(waterbirds), n_train=8, n_val=4, n_test=12, size=8, seed=1)
+    again = make_splits(capped, seed=1)
     assert torch.equal(splits["train"].x, again["train"].x)
-    full = make_splits(kind="waterbirds", root=str(waterbirds), size=8)
+    full = make_splits(DataConfig(kind="waterbirds", root=str(waterbirds), size=8))
     forget, retain = forget_split(full["train"], (1, 0), 1.0, torch.Generator().manual_seed(0))
     assert forget.numel() == 3
     assert retain.numel() == 9
@@ -90,23 +97,20 @@ def test_missing_files_name_the_file(waterbirds, tmp_path_factory):
     next(waterbirds.glob("000.Bird/*.jpg")).unlink()
     with pytest.raises(FileNotFoundError, match=r"image file not found: .*img_0\.jpg"):
         load_local_splits("waterbirds", waterbirds)
-    with pytest.raises(ValueError, match="root: kind 'celeba' reads a local folder"):
-        make_splits(kind="celeba")
+    with pytest.raises(ValueError, match="root: expected the folder kind 'celeba' reads its data from"):
+        DataConfig(kind="celeba")
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--kind", "waterbirds"], "root: kind 'waterbirds' reads a local folder"),
+        (["--kind", "waterbirds"], "root: expected the folder kind 'waterbirds' reads its data from"),
         (["--kind", "waterbirds", "--root", "/nonexistent/wb"], "root: /nonexistent/wb is not a folder"),
         (["--kind", "imagenet"], "kind: expected one of groupshift, digits, waterbirds, celeba"),
     ],
 )
 def test_unlearn_on_a_bad_local_benchmark_gives_one_line(args, message, capsys):
-    assert main(["unlearn", *args]) != 0
-    err = capsys.readouterr().err.strip()
-    assert message in err
-    assert "\n" not in err
+    assert_one_line_error(main, ["unlearn", *args], capsys, message)
 
 
 def test_unlearn_runs_on_a_local_benchmark(waterbirds, tmp_path, monkeypatch, capsys):
@@ -120,8 +124,16 @@ def test_unlearn_runs_on_a_local_benchmark(waterbirds, tmp_path, monkeypatch, ca
 
 def test_reproduce_runs_on_a_local_benchmark_into_its_own_folder(waterbirds, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("PAPERZOO_CACHE", str(tmp_path / "cache"))
-    assert main(["reproduce", "--quick", "--seeds", "0", "--kind", "waterbirds", "--root", str(waterbirds)]) != 0
-    assert "--out: required" in capsys.readouterr().err
+    # The quick experiment's budget, cut down: the data are twelve images a split.
+    small = replace(
+        quick_config(),
+        probe_batches=10,
+        train=TrainConfig(epochs=2),
+        unlearn=UnlearnConfig(epochs=2, forgetting_epochs=1, mine_warmup_batches=5, mine_batches=2, mine_hidden=32),
+    )
+    monkeypatch.setattr(reproduce_module, "quick_config", lambda: small)
+    args = ["reproduce", "--quick", "--seeds", "0", "--kind", "waterbirds", "--root", str(waterbirds)]
+    assert_one_line_error(main, args, capsys, "--out: required")
     out = tmp_path / "wb"
     args = [
         "reproduce",
@@ -135,16 +147,18 @@ def test_reproduce_runs_on_a_local_benchmark_into_its_own_folder(waterbirds, tmp
         "--out",
         str(out),
     ]
+    # The run records the command it was started with.
+    monkeypatch.setattr(sys, "argv", ["paperzoo-grmu", *args])
     assert main(args) == 0
     record = json.loads((out / "results.json").read_text())
-    assert record["config"]["kind"] == "waterbirds"
+    assert record["config"]["data"]["kind"] == "waterbirds"
     assert "--kind waterbirds" in record["command"]
     assert {c["id"] for c in record["claims"]} >= {"A-retrain-hurts-group", "C1-miu-ga", "D2-miu-calibration"}
 
 
 def test_fit_reads_a_local_benchmark(waterbirds, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    args = ["fit", "--trainer.fast_dev_run=true", "--data.kind=waterbirds", f"--data.root={waterbirds}"]
+    args = ["fit", "--trainer.fast_dev_run=true", "--data.data.kind=waterbirds", f"--data.data.root={waterbirds}"]
     assert main(args) == 0
 
 

@@ -2,25 +2,28 @@
 
 import copy
 import importlib
+import math
 
 import pytest
 import torch
 
-from paperzoo.grmu.data import forget_split, make_splits
-from paperzoo.grmu.methods import APPROXIMATE, TrainConfig, UnlearnConfig, UnlearnTask, train_classifier
+from paperzoo.grmu.config import DataConfig, ModelConfig, TrainConfig, UnlearnConfig
+from paperzoo.grmu.data import forget_split, index_batches, make_splits
+from paperzoo.grmu.methods import APPROXIMATE, UnlearnTask
 from paperzoo.grmu.methods import miu as miu_fn
-from paperzoo.grmu.methods.common import index_batches, set_epoch_lr
+from paperzoo.grmu.methods.common import set_epoch_lr
 from paperzoo.grmu.methods.common import sgd as common_sgd
 from paperzoo.grmu.mine import MutualInformation, tune
 from paperzoo.grmu.model import ResNet18, SmallCNN, build_model
+from paperzoo.grmu.module import train_classifier
 
 
 @pytest.fixture(scope="module")
 def setup():
-    splits = make_splits(n_train=1500, n_val=200, n_test=400, seed=0)
+    splits = make_splits(DataConfig(n_train=1500, n_val=200, n_test=400), seed=0)
     gen = torch.Generator().manual_seed(0)
     forget, retain = forget_split(splits["train"], (1, 0), 0.9, gen)
-    original = train_classifier(splits["train"], TrainConfig(epochs=2), gen)
+    original = train_classifier(splits["train"], ModelConfig(), TrainConfig(epochs=2), gen)
     return splits, UnlearnTask(splits["train"], forget, retain, reweight=True), original
 
 
@@ -126,6 +129,16 @@ def test_cosine_lr_schedule_anneals_per_epoch_and_constant_stays():
         set_epoch_lr(opt, UnlearnConfig(lr_schedule="step"), 0)
 
 
+@pytest.mark.parametrize("epochs", [1, 3, 4, 10, 7])
+def test_cosine_lr_schedule_is_the_shared_cosine_per_epoch(epochs):
+    """The per-epoch cosine is ``warmup_cosine(0, epochs)`` and gives exactly 0.5·lr·(1 + cos(π e / E))."""
+    opt = torch.optim.SGD(SmallCNN().parameters(), lr=1.0)
+    cfg = UnlearnConfig(epochs=epochs, forgetting_epochs=0, lr=0.01, lr_schedule="cosine")
+    for epoch in range(epochs):
+        set_epoch_lr(opt, cfg, epoch)
+        assert opt.param_groups[0]["lr"] == 0.5 * cfg.lr * (1 + math.cos(math.pi * epoch / epochs))
+
+
 @pytest.mark.parametrize("name", list(APPROXIMATE))
 def test_every_method_follows_the_lr_schedule(setup, name, monkeypatch):
     """Each approximate method sets its epoch's rate through ``set_epoch_lr``: one budget for all."""
@@ -142,38 +155,38 @@ def test_every_method_follows_the_lr_schedule(setup, name, monkeypatch):
 
 
 def test_resnet18_shapes_errors_and_torchvision_style_checkpoint(tmp_path):
-    model = ResNet18(size=32)
+    model = ResNet18(ModelConfig(arch="resnet18", size=32))
     assert model.features(torch.randn(2, 3, 32, 32)).shape == (2, 512)
     assert model(torch.randn(2, 3, 32, 32)).shape == (2, 2)
     with pytest.raises(ValueError, match=r"x: expected shape \[B, 3, 32, 32\]"):
         model(torch.randn(2, 3, 64, 64))
     with pytest.raises(ValueError, match="at least 32 px"):
-        ResNet18(size=16)
+        ModelConfig(arch="resnet18", size=16)
     # An ImageNet-style checkpoint: the same names, a 1000-way fc that must not be loaded.
-    source = ResNet18(size=32, n_classes=1000)
+    source = ResNet18(ModelConfig(arch="resnet18", size=32, n_classes=1000))
     torch.save(source.state_dict(), tmp_path / "resnet18.pt")
-    loaded = build_model("resnet18", size=32, weights=str(tmp_path / "resnet18.pt"))
+    loaded = build_model(ModelConfig(arch="resnet18", size=32, weights=str(tmp_path / "resnet18.pt")))
     for key, value in source.state_dict().items():
         if not key.startswith("fc."):
             assert torch.equal(loaded.state_dict()[key], value), key
     assert loaded.fc.out_features == 2
     torch.save({"conv1.weight": torch.zeros(1)}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="is not a ResNet-18 backbone"):
-        build_model("resnet18", size=32, weights=str(tmp_path / "other.pt"))
+        build_model(ModelConfig(arch="resnet18", size=32, weights=str(tmp_path / "other.pt")))
     with pytest.raises(FileNotFoundError, match="weights: no checkpoint at"):
-        build_model("resnet18", size=32, weights=str(tmp_path / "missing.pt"))
+        build_model(ModelConfig(arch="resnet18", size=32, weights=str(tmp_path / "missing.pt")))
     with pytest.raises(ValueError, match="arch: expected one of cnn, resnet18"):
-        build_model("vit")
+        ModelConfig(arch="vit")
     with pytest.raises(ValueError, match="only arch 'resnet18' loads a checkpoint"):
-        build_model("cnn", weights=str(tmp_path / "resnet18.pt"))
+        ModelConfig(arch="cnn", weights=str(tmp_path / "resnet18.pt"))
 
 
 def test_miu_runs_on_resnet18():
-    splits = make_splits(n_train=300, n_val=40, n_test=40, size=32, seed=0)
+    splits = make_splits(DataConfig(n_train=300, n_val=40, n_test=40, size=32), seed=0)
     gen = torch.Generator().manual_seed(0)
     forget, retain = forget_split(splits["train"], (1, 0), 0.9, gen)
     task = UnlearnTask(splits["train"], forget, retain, reweight=True)
-    original = train_classifier(splits["train"], TrainConfig(epochs=1, arch="resnet18"), gen)
+    original = train_classifier(splits["train"], ModelConfig(arch="resnet18", size=32), TrainConfig(epochs=1), gen)
     cfg = UnlearnConfig(epochs=1, forgetting_epochs=1, mine_warmup_batches=2, mine_batches=1, mine_hidden=16)
     model = miu_fn(original, task, cfg, gen)
     assert isinstance(model, ResNet18)

@@ -1,22 +1,19 @@
-"""``paperzoo-grmu``: fit/validate/test/predict (pre-training), unlearn, reproduce, demo."""
+"""``paperzoo-grmu``'s own commands beside fit/validate/test/predict (pre-training) and reproduce: unlearn, demo."""
 
 from __future__ import annotations
 
-import sys
 from dataclasses import replace
-from pathlib import Path
 
 import torch
 
-from paperzoo.core import CliError, run_cli
-from paperzoo.grmu.data import GroupShiftDataModule, forget_split
+from paperzoo.core import CliError
+from paperzoo.grmu import PAPER
+from paperzoo.grmu.data import forget_split
 from paperzoo.grmu.experiment import SYSTEMS, ExperimentConfig, checked_splits, customise, pretrain
 from paperzoo.grmu.methods import APPROXIMATE, UnlearnTask, retrain
 from paperzoo.grmu.metrics import evaluate
-from paperzoo.grmu.module import PretrainModule
-from paperzoo.grmu.reproduce import reproduce
 
-DEFAULT_CONFIG = Path(__file__).resolve().parents[3] / "configs" / "tiny.yaml"
+main = PAPER.main
 
 
 def unlearn(
@@ -58,10 +55,9 @@ def unlearn(
     known = ["retrain", "retrain_rw", *SYSTEMS]
     if method not in known:
         raise CliError(f"--method: unknown method {method!r}; expected one of: {', '.join(known)}")
-    options = {"kind": kind, "root": root, "size": size, "n_train": n_train, "arch": arch, "weights": weights}
-    options.update(target=target, sensitive=sensitive)
-    cfg = customise(ExperimentConfig(ratio=ratio), (forget_y, forget_a), **options)
+    options = {"kind": kind, "root": root, "size": size, "n_train": n_train, "target": target, "sensitive": sensitive}
     try:
+        cfg = customise(ExperimentConfig(ratio=ratio), (forget_y, forget_a), arch=arch, weights=weights, **options)
         splits = checked_splits(cfg, seed)
     except (ValueError, FileNotFoundError) as err:
         raise CliError(str(err)) from err
@@ -70,7 +66,7 @@ def unlearn(
     original = pretrain(splits, cfg, seed)
     task = UnlearnTask(splits["train"], forget_idx, retain_idx, reweight=False)
     if method.startswith("retrain"):
-        model = retrain(task.with_reweight(method == "retrain_rw"), cfg.train, gen)
+        model = retrain(task.with_reweight(method == "retrain_rw"), cfg.model, cfg.train, gen)
     else:
         name, reweight, overrides = SYSTEMS[method]
         model = APPROXIMATE[name](original, task.with_reweight(reweight), replace(cfg.unlearn, **overrides), gen)
@@ -93,19 +89,3 @@ def demo(ratio: float = 0.9, seed: int = 0) -> int:
     for method in ("retrain", "retrain_rw", "miu"):
         unlearn(method=method, ratio=ratio, seed=seed, n_train=8000)
     return 0
-
-
-def main(args: list[str] | None = None) -> int:
-    """The console script ``paperzoo-grmu``."""
-    return run_cli(
-        "grmu",
-        PretrainModule,
-        GroupShiftDataModule,
-        {"reproduce": reproduce, "demo": demo, "unlearn": unlearn},
-        default_config=DEFAULT_CONFIG,
-        args=args,
-    )
-
-
-if __name__ == "__main__":
-    sys.exit(main())

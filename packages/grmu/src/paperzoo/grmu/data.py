@@ -11,21 +11,33 @@ group's training samples (:func:`forget_split`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import replace
 
 import lightning.pytorch as pl
 import torch
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
-from paperzoo.grmu.local_data import LOCAL_KINDS, load_local_splits
+from paperzoo.core.config import as_config
+from paperzoo.grmu.config import LOCAL_KINDS, DataConfig
+from paperzoo.grmu.groups import N_ATTRS, N_CLASSES, GroupData, group_of
+from paperzoo.grmu.local_data import load_local_splits
 
-N_CLASSES = 2
-N_ATTRS = 2
-
-
-def group_of(y: torch.Tensor, a: torch.Tensor, n_attrs: int = N_ATTRS) -> torch.Tensor:
-    """The group index ``g = a + y * n_attrs`` (the reference code's encoding). Shapes: ``[N] -> [N]``."""
-    return a + y * n_attrs
+__all__ = [
+    "N_ATTRS",
+    "N_CLASSES",
+    "ColoredDigitsDataModule",
+    "GroupBatches",
+    "GroupData",
+    "GroupShiftDataModule",
+    "IndexBatchSampler",
+    "forget_split",
+    "group_of",
+    "index_batches",
+    "make_splits",
+    "reweight_weights",
+    "train_loader",
+]
 
 
 def _attributes(y: torch.Tensor, p_align: float, generator: torch.Generator) -> torch.Tensor:
@@ -134,69 +146,24 @@ def render_colored_digits(
     return (x + noise * torch.randn(x.shape, generator=generator)).float()
 
 
-@dataclass
-class GroupData:
-    """One split: images ``x [N, 3, S, S]``, targets ``y [N]``, attributes ``a [N]``, groups ``g [N]``."""
-
-    x: torch.Tensor
-    y: torch.Tensor
-    a: torch.Tensor
-
-    @property
-    def g(self) -> torch.Tensor:
-        return group_of(self.y, self.a)
-
-    def __len__(self) -> int:
-        return self.y.shape[0]
-
-    def subset(self, idx: torch.Tensor) -> GroupData:
-        return GroupData(self.x[idx], self.y[idx], self.a[idx])
-
-    def dataset(self) -> TensorDataset:
-        return TensorDataset(self.x, self.y, self.a, self.g)
-
-
-def make_splits(
-    kind: str = "groupshift",
-    n_train: int = 20000,
-    n_val: int = 2000,
-    n_test: int = 4000,
-    p_align: float = 0.9,
-    size: int = 16,
-    seed: int = 0,
-    root: str | None = None,
-    target: str = "Attractive",
-    sensitive: str = "Male",
-) -> dict[str, GroupData]:
+def make_splits(cfg: DataConfig, seed: int = 0) -> dict[str, GroupData]:
     """Train (group-shifted), validation and test (group-balanced) splits, deterministic in ``seed``.
 
-    ``kind="waterbirds"`` or ``"celeba"`` reads the paper's benchmark from the local folder ``root``
+    ``cfg.kind`` ``"waterbirds"`` or ``"celeba"`` reads the paper's benchmark from the local folder ``cfg.root``
     (:mod:`paperzoo.grmu.local_data`); ``n_train``, ``n_val``, ``n_test`` then cap the splits (a seeded
-    random subset) and ``p_align`` is unused: the data bring their own group shift. ``target`` and
-    ``sensitive`` name CelebA's attributes.
-
-    Raises:
-        ValueError: an unknown ``kind``, non-positive sizes, ``p_align`` outside (0.5, 1), or a local kind
-            without ``root``.
+    random subset) and ``p_align`` is unused: the data bring their own group shift.
     """
-    kinds = ("groupshift", "digits", *LOCAL_KINDS)
-    if kind not in kinds:
-        raise ValueError(f"kind: expected one of {', '.join(kinds)}, got {kind!r}")
-    if min(n_train, n_val, n_test) <= 0:
-        raise ValueError(f"n_train, n_val, n_test: expected positive sizes, got {n_train}, {n_val}, {n_test}")
-    if kind in LOCAL_KINDS:
-        if root is None:
-            raise ValueError(f"root: kind {kind!r} reads a local folder; pass its path")
-        limit = {"train": n_train, "val": n_val, "test": n_test}
-        return load_local_splits(kind, root, size=size, limit=limit, seed=seed, target=target, sensitive=sensitive)
-    if not 0.5 < p_align < 1.0:
-        raise ValueError(f"p_align: expected a probability in (0.5, 1), got {p_align}")
+    if cfg.kind in LOCAL_KINDS:
+        limit = {"train": cfg.n_train, "val": cfg.n_val, "test": cfg.n_test}
+        return load_local_splits(
+            cfg.kind, cfg.root, size=cfg.size, limit=limit, seed=seed, target=cfg.target, sensitive=cfg.sensitive
+        )
     gen = torch.Generator().manual_seed(seed)
-    render = render_groupshift if kind == "groupshift" else render_colored_digits
+    render = render_groupshift if cfg.kind == "groupshift" else render_colored_digits
     out = {}
-    for name, n in (("train", n_train), ("val", n_val), ("test", n_test)):
-        y, a = shifted_labels(n, p_align, gen) if name == "train" else balanced_labels(n, gen)
-        out[name] = GroupData(render(y, a, gen, size=size), y, a)
+    for name, n in (("train", cfg.n_train), ("val", cfg.n_val), ("test", cfg.n_test)):
+        y, a = shifted_labels(n, cfg.p_align, gen) if name == "train" else balanced_labels(n, gen)
+        out[name] = GroupData(render(y, a, gen, size=cfg.size), y, a)
     return out
 
 
@@ -249,53 +216,95 @@ def reweight_weights(
     return torch.where(n_r > 0, n_tr / n_r.clamp_min(1), torch.zeros_like(n_r))
 
 
-class GroupShiftDataModule(pl.LightningDataModule):
-    """GroupShift (or ColoredDigits) for pre-training: train, val and test loaders of ``(x, y, a, g)``.
+def index_batches(
+    n: int, batch_size: int, generator: torch.Generator, weights: torch.Tensor | None = None
+) -> Iterator[torch.Tensor]:
+    """One epoch of index batches over ``n`` items: a shuffle, or ``n`` weighted draws with replacement.
+
+    With weights this is a weighted random sampler (what the reference code feeds REWEIGHT's weights to). The
+    whole epoch's order is drawn from ``generator`` at the first batch.
+    """
+    order = (
+        torch.randperm(n, generator=generator)
+        if weights is None
+        else torch.multinomial(weights.double(), n, replacement=True, generator=generator)
+    )
+    for i in range(0, n, batch_size):
+        yield order[i : i + batch_size]
+
+
+class IndexBatchSampler(Sampler):
+    """The batches of :func:`index_batches`, epoch after epoch, from one generator: a loader's sampler.
 
     Args:
-        kind: ``"groupshift"`` (synthetic strokes), ``"digits"`` (scikit-learn digits, coloured), or a local
-            benchmark, ``"waterbirds"`` or ``"celeba"`` (read from ``root``).
-        n_train: training samples (group-shifted).
-        n_val: validation samples (group-balanced).
-        n_test: test samples (group-balanced).
-        p_align: p(a = y) in training.
-        size: image side.
-        batch_size: batch size.
-        seed: the data seed.
-        root: the local benchmark's folder (only for ``waterbirds`` and ``celeba``).
+        n: number of samples.
+        batch_size: batch size (the last batch may be smaller).
+        generator: the source of every epoch's order.
+        weights: per-sample sampling weights ``[n]`` (REWEIGHT), or None for a shuffle.
     """
 
     def __init__(
-        self,
-        kind: str = "groupshift",
-        n_train: int = 20000,
-        n_val: int = 2000,
-        n_test: int = 4000,
-        p_align: float = 0.9,
-        size: int = 16,
-        batch_size: int = 128,
-        seed: int = 0,
-        root: str | None = None,
+        self, n: int, batch_size: int, generator: torch.Generator, weights: torch.Tensor | None = None
     ) -> None:
+        if weights is not None and weights.shape != (n,):
+            raise ValueError(f"weights: expected shape [{n}], got {list(weights.shape)}")
+        self.n, self.batch_size, self.generator, self.weights = n, batch_size, generator, weights
+
+    def __len__(self) -> int:
+        return -(-self.n // self.batch_size)
+
+    def __iter__(self) -> Iterator[torch.Tensor]:
+        return index_batches(self.n, self.batch_size, self.generator, self.weights)
+
+
+class GroupBatches(Dataset):
+    """A split indexed by a whole batch of indices at once: ``data[idx] -> (x, y, a, g)``."""
+
+    def __init__(self, data: GroupData) -> None:
+        self.x, self.y, self.a, self.g = data.x, data.y, data.a, data.g
+
+    def __len__(self) -> int:
+        return self.y.shape[0]
+
+    def __getitem__(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        return self.x[idx], self.y[idx], self.a[idx], self.g[idx]
+
+
+def train_loader(
+    data: GroupData, batch_size: int, generator: torch.Generator, weights: torch.Tensor | None = None
+) -> DataLoader:
+    """The training loader of ``fit`` and of every classifier trained from scratch in ``reproduce``.
+
+    Batches of ``(x, y, a, g)``, in the order :func:`index_batches` draws from ``generator`` (shuffled, or
+    sampled with ``weights``). The loader's own generator is a private one: a DataLoader draws a worker seed
+    from it every epoch, and that draw must not move ``generator`` or torch's global generator.
+    """
+    sampler = IndexBatchSampler(len(data), batch_size, generator, weights)
+    return DataLoader(GroupBatches(data), batch_size=None, sampler=sampler, generator=torch.Generator())
+
+
+class GroupShiftDataModule(pl.LightningDataModule):
+    """GroupShift (or ColoredDigits, or a local benchmark) for pre-training: loaders of ``(x, y, a, g)``.
+
+    The training loader is :func:`train_loader`, the one ``reproduce`` pre-trains and retrains with.
+
+    Args:
+        data: which data, how many samples, the image side.
+        batch_size: the training batch size.
+        seed: the seed of the splits and of the training order.
+    """
+
+    def __init__(self, data: DataConfig = DataConfig(), batch_size: int = 128, seed: int = 0) -> None:  # noqa: B008
         super().__init__()
         if batch_size <= 0:
             raise ValueError(f"batch_size: expected a positive integer, got {batch_size}")
-        self.kwargs = {
-            "kind": kind,
-            "n_train": n_train,
-            "n_val": n_val,
-            "n_test": n_test,
-            "p_align": p_align,
-            "size": size,
-            "seed": seed,
-            "root": root,
-        }
+        self.cfg = as_config(DataConfig, data)
         self.batch_size = batch_size
-        self.splits = make_splits(**self.kwargs)
+        self.seed = seed
+        self.splits = make_splits(self.cfg, seed)
 
     def train_dataloader(self) -> DataLoader:
-        gen = torch.Generator().manual_seed(self.kwargs["seed"])
-        return DataLoader(self.splits["train"].dataset(), batch_size=self.batch_size, shuffle=True, generator=gen)
+        return train_loader(self.splits["train"], self.batch_size, torch.Generator().manual_seed(self.seed))
 
     def val_dataloader(self) -> DataLoader:
         return DataLoader(self.splits["val"].dataset(), batch_size=512)
@@ -308,8 +317,18 @@ class GroupShiftDataModule(pl.LightningDataModule):
 
 
 class ColoredDigitsDataModule(GroupShiftDataModule):
-    """ColoredDigits: scikit-learn's digits (0-4 vs 5-9) on a background coloured by the attribute."""
+    """ColoredDigits: scikit-learn's digits (0-4 vs 5-9) on a background coloured by the attribute.
 
-    def __init__(self, **kwargs) -> None:
-        kwargs.setdefault("n_train", 6000)
-        super().__init__(kind="digits", **kwargs)
+    Args:
+        data: as for :class:`GroupShiftDataModule`; ``kind`` is always ``"digits"``.
+        batch_size: the training batch size.
+        seed: the seed of the splits and of the training order.
+    """
+
+    def __init__(
+        self,
+        data: DataConfig = DataConfig(kind="digits", n_train=6000),  # noqa: B008
+        batch_size: int = 128,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(replace(as_config(DataConfig, data), kind="digits"), batch_size, seed)

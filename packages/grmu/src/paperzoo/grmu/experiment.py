@@ -1,7 +1,7 @@
 """One seed of the acceptance experiment: pre-train, unlearn with every method, evaluate.
 
-Kept apart from :mod:`paperzoo.grmu.reproduce` (which aggregates seeds into claims) so that the CLI's
-``unlearn``/``retrain``/``evaluate`` commands and the tests can run single stages.
+Kept apart from :mod:`paperzoo.grmu.reproduce` (which gathers the seeds into claims) so that the CLI's
+``unlearn`` command and the tests can run single stages.
 """
 
 from __future__ import annotations
@@ -14,12 +14,13 @@ from dataclasses import asdict, dataclass, field, replace
 import torch
 
 from paperzoo.core import load_stage, save_stage
+from paperzoo.grmu.config import DataConfig, ModelConfig, TrainConfig, UnlearnConfig
 from paperzoo.grmu.data import GroupData, forget_split, make_splits
-from paperzoo.grmu.methods import APPROXIMATE, TrainConfig, UnlearnConfig, UnlearnTask, retrain, train_classifier
-from paperzoo.grmu.methods.common import new_model
+from paperzoo.grmu.methods import APPROXIMATE, UnlearnTask, retrain
 from paperzoo.grmu.metrics import avg_gap, evaluate, tow
 from paperzoo.grmu.mine import MutualInformation, estimate, tune
-from paperzoo.grmu.model import Classifier
+from paperzoo.grmu.model import Classifier, build_model
+from paperzoo.grmu.module import train_classifier
 
 # name -> (method, reweight, overrides of UnlearnConfig)
 SYSTEMS: dict[str, tuple[str, bool, dict]] = {
@@ -42,104 +43,108 @@ PROBE_LR = 0.01
 
 @dataclass
 class ExperimentConfig:
-    """The acceptance experiment (spec section 6).
+    """The acceptance experiment: pre-train on GroupShift, forget most of the minority group, unlearn with every
+    method, evaluate.
 
-    Attributes:
-        kind: ``"groupshift"`` or ``"digits"``.
-        n_train: training samples (group-shifted, p(a = y) = ``p_align``).
-        n_val: validation samples (group-balanced).
-        n_test: test samples (group-balanced).
-        p_align: p(a = y) in training.
-        size: image side.
-        root: the folder of a local benchmark (``kind`` ``"waterbirds"`` or ``"celeba"``), else None.
-        target: CelebA's target attribute (``Attractive``; the paper's other split uses ``Blond_Hair``).
-        sensitive: CelebA's sensitive attribute.
-        forget_group: the forget group (y*, a*): the minority (1, 0).
-        ratio: the unlearning ratio r of the main comparison.
-        extra_ratio: a second ratio reported with a smaller set of systems (0 to skip).
-        extra_systems: the approximate systems run at ``extra_ratio``.
-        systems: the approximate systems run at ``ratio``.
-        probe_batches: DV-ascent batches of the fresh MINE probe used to measure group information.
-        train: pre-training and retraining budget.
-        unlearn: the unlearning budget and the methods' knobs.
+    ``data``, ``model`` and ``train`` are what ``fit --config configs/tiny.yaml`` trains with (its ``data.data``,
+    ``model.model``, ``model.optim``, ``data.batch_size`` and ``trainer.max_epochs``).
     """
 
-    kind: str = "groupshift"
-    n_train: int = 20000
-    n_val: int = 2000
-    n_test: int = 4000
-    p_align: float = 0.9
-    size: int = 16
-    root: str | None = None
-    target: str = "Attractive"
-    sensitive: str = "Male"
-    forget_group: tuple[int, int] = (1, 0)
-    ratio: float = 0.9
-    extra_ratio: float = 0.5
-    extra_systems: tuple[str, ...] = ("finetune", "miu")
-    systems: tuple[str, ...] = tuple(SYSTEMS)
-    probe_batches: int = 300
+    data: DataConfig = field(default_factory=DataConfig)
+    """The data: 20k group-shifted GroupShift training samples (p(a = y) = 0.9), group-balanced val and test."""
+    model: ModelConfig = field(default_factory=ModelConfig)
+    """The classifier: the 2-conv CNN with 64-d features."""
     train: TrainConfig = field(default_factory=TrainConfig)
+    """Pre-training and retraining: 8 epochs of SGD 0.05 with a per-step cosine, batch 128."""
     unlearn: UnlearnConfig = field(default_factory=UnlearnConfig)
+    """The approximate methods' budget (10 epochs) and knobs."""
+    forget_group: tuple[int, int] = (1, 0)
+    """The forget group (y*, a*): the minority (1, 0)."""
+    ratio: float = 0.9
+    """The unlearning ratio r of the main comparison."""
+    extra_ratio: float = 0.5
+    """A second ratio, run with ``extra_systems`` (0 to skip)."""
+    extra_systems: tuple[str, ...] = ("finetune", "miu")
+    """The approximate systems run at ``extra_ratio``."""
+    systems: tuple[str, ...] = tuple(SYSTEMS)
+    """The approximate systems run at ``ratio``."""
+    probe_batches: int = 300
+    """DV-ascent batches of the fresh MINE probe that measures group information."""
 
-    def data_config(self, seed: int) -> dict:
-        return {
-            "kind": self.kind,
-            "n_train": self.n_train,
-            "n_val": self.n_val,
-            "n_test": self.n_test,
-            "p_align": self.p_align,
-            "size": self.size,
-            "seed": seed,
-            # Only when set, so that the cache keys of the synthetic runs stay what they were.
-            **({"root": str(self.root)} if self.root is not None else {}),
-            **({"target": self.target, "sensitive": self.sensitive} if self.kind == "celeba" else {}),
-        }
+    def __post_init__(self) -> None:
+        if self.model.size != self.data.size:
+            raise ValueError(f"model.size: expected the data's image side {self.data.size}, got {self.model.size}")
+        if len(self.forget_group) != 2 or min(self.forget_group) < 0:
+            raise ValueError(f"forget_group: expected a pair (y*, a*) of non-negative labels, got {self.forget_group}")
+        self.forget_group = (int(self.forget_group[0]), int(self.forget_group[1]))
+        if not 0.0 < self.ratio <= 1.0:
+            raise ValueError(f"ratio: expected a value in (0, 1], got {self.ratio}")
+        if not 0.0 <= self.extra_ratio <= 1.0:
+            raise ValueError(f"extra_ratio: expected a value in (0, 1], or 0 for none, got {self.extra_ratio}")
+        for name in (*self.systems, *self.extra_systems):
+            if name not in SYSTEMS:
+                raise ValueError(f"systems: expected names among {', '.join(SYSTEMS)}, got {name!r}")
+        if self.probe_batches <= 0:
+            raise ValueError(f"probe_batches: expected a positive number of batches, got {self.probe_batches}")
 
 
-def customise(base: ExperimentConfig, forget_group: tuple[int, int], **options) -> ExperimentConfig:
+def customise(
+    base: ExperimentConfig,
+    forget_group: tuple[int, int],
+    *,
+    kind: str | None = None,
+    root: str | None = None,
+    size: int | None = None,
+    n_train: int | None = None,
+    target: str | None = None,
+    sensitive: str | None = None,
+    arch: str = "cnn",
+    weights: str | None = None,
+) -> ExperimentConfig:
     """``base`` with the data, model and forget-group options of the CLI (``unlearn``, ``reproduce``).
 
-    Args:
-        base: the experiment to start from.
-        forget_group: the forget group (y*, a*).
-        **options: ``kind``, ``root``, ``size``, ``n_train``, ``target``, ``sensitive`` (ExperimentConfig
-            fields) and ``arch``, ``weights`` (TrainConfig fields); a value of None keeps ``base``'s.
+    A data option of None keeps ``base``'s; ``size`` sets the data's and the model's image side.
+
+    Raises:
+        ValueError: a value the configs reject (named in the message).
     """
-    train_keys = ("arch", "weights")
-    train = {k: options.pop(k) for k in train_keys if k in options}
-    fields = {k: v for k, v in options.items() if v is not None}
-    return replace(base, forget_group=forget_group, train=replace(base.train, **train), **fields)
+    options = {"kind": kind, "root": root, "size": size, "n_train": n_train, "target": target, "sensitive": sensitive}
+    data = replace(base.data, **{k: v for k, v in options.items() if v is not None})
+    model = replace(base.model, size=data.size, arch=arch, weights=weights)
+    return replace(base, data=data, model=model, forget_group=forget_group)
 
 
 def checked_splits(cfg: ExperimentConfig, seed: int) -> dict[str, GroupData]:
     """The seed's splits, after checking that the model can be built and the forget group is in the data.
 
-    Bad input (an unknown kind or arch, a missing local file or checkpoint, an absent forget group) fails here,
-    before any training.
+    Bad input (a missing local file or checkpoint, an absent forget group) fails here, before any training.
 
     Raises:
         ValueError, FileNotFoundError: with a one-line message naming the problem.
     """
-    new_model(cfg.train, cfg.size)
-    splits = make_splits(**cfg.data_config(seed))
+    build_model(cfg.model)
+    splits = make_splits(cfg.data, seed)
     forget_split(splits["train"], cfg.forget_group, cfg.ratio, torch.Generator())
     return splits
 
 
 def pretrain(splits: dict[str, GroupData], cfg: ExperimentConfig, seed: int, progress=None) -> Classifier:
-    """The original model θ_o, cached under ``$PAPERZOO_CACHE/grmu/original`` by (data, budget, seed)."""
-    key = {"data": cfg.data_config(seed), "train": asdict(cfg.train), "version": 1}
-    state = load_stage("grmu/original", key)
-    model = new_model(cfg.train, cfg.size)
+    """The original model θ_o, cached under ``$PAPERZOO_CACHE/grmu/original`` by (data, model, budget, seed).
+
+    It is trained by :func:`~paperzoo.grmu.module.train_classifier`: ``PretrainModule`` and the training loader
+    of ``fit``, with the seed's own generator.
+    """
+    key = {"data": asdict(cfg.data), "seed": seed, "model": asdict(cfg.model), "train": asdict(cfg.train)}
+    state = load_stage("grmu/original", {**key, "version": 2})
+    model = build_model(cfg.model)
     if state is not None:
         model.load_state_dict(state)
         if progress is not None:
             progress(cfg.train.epochs)
         return model.eval()
     gen = torch.Generator().manual_seed(10_000 + seed)
-    model = train_classifier(splits["train"], cfg.train, gen, progress=progress)
-    save_stage("grmu/original", key, model.state_dict())
+    model = train_classifier(splits["train"], cfg.model, cfg.train, gen, progress=progress)
+    save_stage("grmu/original", {**key, "version": 2}, model.state_dict())
     return model
 
 
@@ -233,7 +238,8 @@ def run_ratio(
     systems: tuple[str, ...],
     advance: Callable[[int], None] | None = None,
 ) -> dict[str, dict[str, float]]:
-    """Every system at one ratio: metrics (RA, UA, TA, MIA, EO, GA, ToW, AvgGap, MI_*, time_s) per system.
+    """Every system at one ratio: metrics (RA, UA, TA, MIA, EO, GA, ToW, AvgGap, GI_forget, MI_retain, and the
+    training time ``time_s`` of all but the original) per system.
 
     The reference for ToW and Avg. Gap is Retrain + REWEIGHT.
     """
@@ -246,7 +252,7 @@ def run_ratio(
     times: dict[str, float] = {}
     for name in EXACT:
         start = time.perf_counter()
-        models[name] = retrain(task.with_reweight(name == "retrain_rw"), cfg.train, gen, step)
+        models[name] = retrain(task.with_reweight(name == "retrain_rw"), cfg.model, cfg.train, gen, step)
         times[name] = time.perf_counter() - start
     for name in systems:
         method, reweight, overrides = SYSTEMS[name]
@@ -258,7 +264,8 @@ def run_ratio(
     for name, model in models.items():
         metrics = evaluate(model, splits, forget_idx, retain_idx, cfg.forget_group, seed)
         metrics.update(group_information(model, train, forget_idx, retain_idx, cfg, splits["val"]))
-        metrics["time_s"] = times.get(name, float("nan"))
+        if name in times:
+            metrics["time_s"] = times[name]
         out[name] = metrics
     ref = out["retrain_rw"]
     for metrics in out.values():
@@ -269,15 +276,13 @@ def run_ratio(
 
 def run_seed(
     cfg: ExperimentConfig, seed: int, advance: Callable[[int], None] | None = None
-) -> dict[str, dict[str, dict[str, float]]]:
-    """One seed: ``{"r=0.9": {system: metrics}, "r=0.5": {...}}``."""
-    splits = make_splits(**cfg.data_config(seed))
+) -> dict[float, dict[str, dict[str, float]]]:
+    """One seed: ``{0.9: {system: metrics}, 0.5: {...}}``, keyed by the unlearning ratio."""
+    splits = make_splits(cfg.data, seed)
     original = pretrain(splits, cfg, seed, advance)
-    results = {f"r={cfg.ratio:g}": run_ratio(splits, original, cfg, seed, cfg.ratio, cfg.systems, advance)}
+    results = {cfg.ratio: run_ratio(splits, original, cfg, seed, cfg.ratio, cfg.systems, advance)}
     if cfg.extra_ratio:
-        results[f"r={cfg.extra_ratio:g}"] = run_ratio(
-            splits, original, cfg, seed, cfg.extra_ratio, cfg.extra_systems, advance
-        )
+        results[cfg.extra_ratio] = run_ratio(splits, original, cfg, seed, cfg.extra_ratio, cfg.extra_systems, advance)
     return results
 
 

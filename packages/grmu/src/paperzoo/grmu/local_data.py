@@ -20,7 +20,9 @@ from pathlib import Path
 
 import torch
 
-LOCAL_KINDS = ("waterbirds", "celeba")
+from paperzoo.grmu.config import LOCAL_KINDS
+from paperzoo.grmu.groups import GroupData
+
 SPLITS = ("train", "val", "test")
 
 
@@ -87,8 +89,8 @@ def load_local_splits(
     seed: int = 0,
     target: str = "Attractive",
     sensitive: str = "Male",
-):
-    """The train, val and test splits of a local benchmark as :class:`~paperzoo.grmu.data.GroupData`.
+) -> dict[str, GroupData]:
+    """The train, val and test splits of a local benchmark as :class:`~paperzoo.grmu.groups.GroupData`.
 
     Args:
         kind: ``"waterbirds"`` or ``"celeba"``.
@@ -106,8 +108,6 @@ def load_local_splits(
         ValueError: an unknown kind, an unknown attribute, a malformed list, or an empty split.
         FileNotFoundError: a missing metadata or image file (the message names it).
     """
-    from paperzoo.grmu.data import GroupData
-
     if kind not in LOCAL_KINDS:
         raise ValueError(f"kind: expected one of {', '.join(LOCAL_KINDS)}, got {kind!r}")
     root = Path(root).expanduser()

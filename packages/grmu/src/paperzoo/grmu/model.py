@@ -3,6 +3,9 @@
 - :class:`SmallCNN`: two conv blocks, Z 64-d (the acceptance experiment).
 - :class:`ResNet18`: the paper's backbone, Z 512-d (the scaled-up configs). Its parameter names follow
   torchvision's, so an ImageNet checkpoint saved from torchvision loads from a local path (``weights``).
+
+Both are built from a :class:`~paperzoo.grmu.config.ModelConfig`: ``build_model(cfg)`` picks the class by
+``cfg.arch``.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ from pathlib import Path
 
 import torch
 from torch import nn
+
+from paperzoo.grmu.config import ModelConfig
 
 
 class _FeatureClassifier(nn.Module):
@@ -43,30 +48,27 @@ class SmallCNN(_FeatureClassifier):
     """Two conv blocks, a linear layer to the features Z, and the linear head ``fc``.
 
     Args:
-        in_channels: image channels.
-        size: image side (divisible by 4).
-        width: channels of the first conv (the second has twice as many).
-        feat_dim: dimension of Z, the input of ``fc`` (64 in the acceptance experiment).
-        n_classes: number of targets.
+        cfg: ``in_channels``, ``size`` (divisible by 4), ``width`` (channels of the first conv; the second has
+            twice as many), ``feat_dim`` (Z, 64-d in the acceptance experiment), ``n_classes``.
     """
 
-    def __init__(self, in_channels: int = 3, size: int = 16, width: int = 8, feat_dim: int = 64, n_classes: int = 2):
+    def __init__(self, cfg: ModelConfig = ModelConfig()) -> None:  # noqa: B008
         super().__init__()
-        if size % 4 != 0:
-            raise ValueError(f"size: expected a multiple of 4, got {size}")
-        self.in_channels, self.size, self.feat_dim = in_channels, size, feat_dim
+        self.cfg = cfg
+        self.in_channels, self.size, self.feat_dim = cfg.in_channels, cfg.size, cfg.feat_dim
+        width = cfg.width
         self.body = nn.Sequential(
-            nn.Conv2d(in_channels, width, 3, padding=1),
+            nn.Conv2d(cfg.in_channels, width, 3, padding=1),
             nn.ReLU(),
             nn.MaxPool2d(2),
             nn.Conv2d(width, 2 * width, 3, padding=1),
             nn.ReLU(),
             nn.MaxPool2d(2),
             nn.Flatten(),
-            nn.Linear(2 * width * (size // 4) ** 2, feat_dim),
+            nn.Linear(2 * width * (cfg.size // 4) ** 2, cfg.feat_dim),
             nn.ReLU(),
         )
-        self.fc = nn.Linear(feat_dim, n_classes)
+        self.fc = nn.Linear(cfg.feat_dim, cfg.n_classes)
 
     def _extract(self, x: torch.Tensor) -> torch.Tensor:
         """``[B, C, S, S] -> [B, feat_dim]``."""
@@ -101,23 +103,19 @@ class ResNet18(_FeatureClassifier):
     (64, 128, 256, 512 channels), global average pooling to Z (512-d), and the head ``fc``.
 
     Args:
-        in_channels: image channels (3 for the ImageNet checkpoints).
-        size: image side (at least 32, so that the last stage is at least 1×1).
-        n_classes: number of targets.
-        weights: a local checkpoint (a state dict, e.g. torchvision's ``resnet18`` ImageNet weights saved with
-            ``torch.save``) for everything but ``fc``, which stays freshly initialised; None trains from scratch.
+        cfg: ``in_channels`` (3 for the ImageNet checkpoints), ``size`` (at least 32, so that the last stage is
+            at least 1×1), ``n_classes``, and ``weights``: a local checkpoint (a state dict, e.g. torchvision's
+            ``resnet18`` ImageNet weights saved with ``torch.save``) for everything but ``fc``, which stays
+            freshly initialised; None trains from scratch. ``width`` and ``feat_dim`` do not apply.
     """
 
     feat_dim = 512
 
-    def __init__(
-        self, in_channels: int = 3, size: int = 64, n_classes: int = 2, weights: str | Path | None = None
-    ) -> None:
+    def __init__(self, cfg: ModelConfig = ModelConfig(arch="resnet18", size=64)) -> None:  # noqa: B008
         super().__init__()
-        if size < 32:
-            raise ValueError(f"size: ResNet-18 expects images of at least 32 px, got {size}")
-        self.in_channels, self.size = in_channels, size
-        self.conv1 = nn.Conv2d(in_channels, 64, 7, 2, 3, bias=False)
+        self.cfg = cfg
+        self.in_channels, self.size = cfg.in_channels, cfg.size
+        self.conv1 = nn.Conv2d(cfg.in_channels, 64, 7, 2, 3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(3, 2, 1)
@@ -128,9 +126,9 @@ class ResNet18(_FeatureClassifier):
                 f"layer{i + 1}", nn.Sequential(_BasicBlock(c_in, width, stride), _BasicBlock(width, width, 1))
             )
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(self.feat_dim, n_classes)
-        if weights is not None:
-            self.load_backbone(weights)
+        self.fc = nn.Linear(self.feat_dim, cfg.n_classes)
+        if cfg.weights is not None:
+            self.load_backbone(cfg.weights)
 
     def load_backbone(self, path: str | Path) -> None:
         """Load every parameter but ``fc`` from the state dict at ``path``.
@@ -161,27 +159,8 @@ class ResNet18(_FeatureClassifier):
 
 
 Classifier = SmallCNN | ResNet18
-ARCHS = ("cnn", "resnet18")
 
 
-def build_model(
-    arch: str = "cnn",
-    size: int = 16,
-    width: int = 8,
-    feat_dim: int = 64,
-    n_classes: int = 2,
-    weights: str | None = None,
-) -> Classifier:
-    """The classifier named by ``arch``: ``"cnn"`` (:class:`SmallCNN`) or ``"resnet18"`` (:class:`ResNet18`;
-    ``width`` and ``feat_dim`` do not apply, Z is 512-d).
-
-    Raises:
-        ValueError: an unknown ``arch``, or ``weights`` with the CNN (it has no pretrained checkpoint).
-    """
-    if arch == "cnn":
-        if weights is not None:
-            raise ValueError("weights: only arch 'resnet18' loads a checkpoint")
-        return SmallCNN(3, size, width, feat_dim, n_classes)
-    if arch == "resnet18":
-        return ResNet18(3, size, n_classes, weights)
-    raise ValueError(f"arch: expected one of {', '.join(ARCHS)}, got {arch!r}")
+def build_model(cfg: ModelConfig) -> Classifier:
+    """The classifier ``cfg.arch`` names: ``"cnn"`` (:class:`SmallCNN`) or ``"resnet18"`` (:class:`ResNet18`)."""
+    return SmallCNN(cfg) if cfg.arch == "cnn" else ResNet18(cfg)

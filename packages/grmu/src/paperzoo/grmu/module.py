@@ -1,52 +1,57 @@
-"""LightningModules: pre-training the original model, and MIU's alternating passes with manual optimisation."""
+"""Training a classifier from scratch: :class:`PretrainModule`, and :func:`train_classifier`, which fits it with a
+quiet trainer.
+
+``fit --config configs/tiny.yaml`` trains ``PretrainModule`` on ``GroupShiftDataModule``; ``reproduce`` pre-trains
+the original model and retrains (exact unlearning) through :func:`train_classifier`: the same module, the same
+optimiser and schedule, the same loader (:func:`~paperzoo.grmu.data.train_loader`), built from the same configs.
+"""
 
 from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
 
 import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F
 
-from paperzoo.grmu.data import N_ATTRS, N_CLASSES
+from paperzoo.core import quiet_trainer
+from paperzoo.core.config import as_config, save_config_hparams
+from paperzoo.grmu.config import ModelConfig, SGDConfig, TrainConfig
+from paperzoo.grmu.data import N_ATTRS, N_CLASSES, GroupData, train_loader
 from paperzoo.grmu.metrics import equalized_odds
-from paperzoo.grmu.model import build_model
+from paperzoo.grmu.model import Classifier, build_model
 
 
 class PretrainModule(pl.LightningModule):
-    """Train θ_o with cross-entropy on the group-shifted training set; validation reports worst-group accuracy.
+    """Train a classifier with cross-entropy on the group-shifted training set; validation and test report
+    accuracy, worst-group accuracy, EO and the forget group's accuracy (GA).
 
     Args:
-        size: image side.
-        width: channels of the first conv.
-        feat_dim: dimension of Z (the CNN's).
-        arch: ``"cnn"`` or ``"resnet18"``.
-        weights: a local ResNet-18 checkpoint, or None.
-        lr: SGD learning rate.
-        momentum: SGD momentum.
-        weight_decay: L2 weight decay.
-        forget_group: the group whose test accuracy is logged as ``GA`` (y*, a*).
+        model: the classifier.
+        optim: SGD and its per-step cosine schedule over the whole run.
+        forget_group: the group (y*, a*) whose accuracy is logged as ``GA``.
     """
 
     def __init__(
         self,
-        size: int = 16,
-        width: int = 8,
-        feat_dim: int = 64,
-        arch: str = "cnn",
-        weights: str | None = None,
-        lr: float = 0.05,
-        momentum: float = 0.9,
-        weight_decay: float = 5e-4,
+        model: ModelConfig = ModelConfig(),  # noqa: B008
+        optim: SGDConfig = SGDConfig(),  # noqa: B008
         forget_group: tuple[int, int] = (1, 0),
     ) -> None:
         super().__init__()
-        if lr <= 0:
-            raise ValueError(f"lr: expected a positive learning rate, got {lr}")
-        self.save_hyperparameters()
-        self.model = build_model(arch, size, width, feat_dim, N_CLASSES, weights)
+        self.cfg = as_config(ModelConfig, model)
+        self.optim = as_config(SGDConfig, optim)
+        if len(forget_group) != 2 or min(forget_group) < 0:
+            raise ValueError(f"forget_group: expected a pair (y*, a*) of non-negative labels, got {forget_group}")
+        self.forget_group = (int(forget_group[0]), int(forget_group[1]))
+        save_config_hparams(self, model=self.cfg, optim=self.optim)
+        self.hparams["forget_group"] = list(self.forget_group)
+        self.model = build_model(self.cfg)
         self._eval: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits ``[B, 2]`` of images ``[B, 3, S, S]``."""
+        """Logits ``[B, n_classes]`` of images ``[B, 3, S, S]``."""
         return self.model(x)
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
@@ -67,7 +72,7 @@ class PretrainModule(pl.LightningModule):
             mask = (y == g // N_ATTRS) & (a == g % N_ATTRS)
             if mask.any():
                 accs.append((pred[mask] == y[mask]).float().mean())
-        ys, as_ = self.hparams.forget_group
+        ys, as_ = self.forget_group
         in_group = (y == ys) & (a == as_)
         self.log(f"{stage}/acc", (pred == y).float().mean() * 100, prog_bar=True)
         self.log(f"{stage}/worst_group_acc", torch.stack(accs).min() * 100)
@@ -91,13 +96,50 @@ class PretrainModule(pl.LightningModule):
         return self(batch[0]).argmax(1)
 
     def configure_optimizers(self):
-        opt = torch.optim.SGD(
-            self.parameters(),
-            lr=self.hparams.lr,
-            momentum=self.hparams.momentum,
-            weight_decay=self.hparams.weight_decay,
-        )
-        if self.trainer is None or self.trainer.max_epochs in (None, -1):
-            return opt
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, self.trainer.max_epochs))
-        return {"optimizer": opt, "lr_scheduler": sched}
+        # The cosine runs over every optimiser step of the run (epochs × batches per epoch).
+        total = self.trainer.estimated_stepping_batches if self._trainer is not None else None
+        return self.optim.build(self.parameters(), total)
+
+
+class _EpochProgress(pl.Callback):
+    """Calls ``advance()`` at the end of every training epoch."""
+
+    def __init__(self, advance: Callable[[], object]) -> None:
+        self.advance = advance
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.advance()
+
+
+def train_classifier(
+    data: GroupData,
+    model: ModelConfig,
+    train: TrainConfig,
+    generator: torch.Generator,
+    weights: torch.Tensor | None = None,
+    progress: Callable[[], object] | None = None,
+) -> Classifier:
+    """Train a fresh classifier with cross-entropy: pre-training (all of D_tr) or retraining (D_r, optionally
+    with REWEIGHT's sampling weights). The module is :class:`PretrainModule`, fitted by a quiet trainer.
+
+    Args:
+        data: the training data.
+        model: the classifier.
+        train: epochs, batch size and the optimiser.
+        generator: seeds the initialisation (one draw, for torch's global generator) and then every batch.
+        weights: per-sample sampling weights ``[N]`` (REWEIGHT), or None.
+        progress: called once per epoch, if given.
+
+    Returns:
+        The trained classifier, in eval mode.
+    """
+    torch.manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=generator)))
+    module = PretrainModule(model, train.optim)
+    loader = train_loader(data, train.batch_size, generator, weights)
+    trainer = quiet_trainer(max_epochs=train.epochs, callbacks=[] if progress is None else [_EpochProgress(progress)])
+    with warnings.catch_warnings():
+        # Lightning's own use of torch's pytree API, and its note that the (evaluation) steps go unused here.
+        warnings.filterwarnings("ignore", message=r".*LeafSpec.*")
+        warnings.filterwarnings("ignore", message=r".*but have no `val_dataloader`.*")
+        trainer.fit(module, train_dataloaders=loader)
+    return module.model.eval()

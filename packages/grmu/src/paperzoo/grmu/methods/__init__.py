@@ -5,7 +5,7 @@
 """
 
 from paperzoo.grmu.methods.baselines import finetune, l1_sparse, neggrad_plus, salun, scrub
-from paperzoo.grmu.methods.common import TrainConfig, UnlearnConfig, UnlearnTask, retrain, train_classifier
+from paperzoo.grmu.methods.common import UnlearnTask, retrain
 from paperzoo.grmu.methods.miu import miu
 
 APPROXIMATE = {
@@ -19,8 +19,6 @@ APPROXIMATE = {
 
 __all__ = [
     "APPROXIMATE",
-    "TrainConfig",
-    "UnlearnConfig",
     "UnlearnTask",
     "finetune",
     "l1_sparse",
@@ -29,5 +27,4 @@ __all__ = [
     "retrain",
     "salun",
     "scrub",
-    "train_classifier",
 ]

@@ -8,8 +8,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from paperzoo.grmu.config import UnlearnConfig
 from paperzoo.grmu.methods.common import (
-    UnlearnConfig,
     UnlearnTask,
     batches,
     copy_model,

@@ -20,8 +20,8 @@ import itertools
 import torch
 import torch.nn.functional as F
 
+from paperzoo.grmu.config import UnlearnConfig
 from paperzoo.grmu.methods.common import (
-    UnlearnConfig,
     UnlearnTask,
     batches,
     copy_model,
@@ -55,8 +55,6 @@ def miu(
     Returns:
         the unlearned model.
     """
-    if cfg.schedule not in ("alternating", "summed"):
-        raise ValueError(f"schedule: expected 'alternating' or 'summed', got {cfg.schedule!r}")
     model = copy_model(original)
     original = original.eval()
     est_u = MutualInformation(model.feat_dim, task.n_groups, cfg.mine_hidden)
