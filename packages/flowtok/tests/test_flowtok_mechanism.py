@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from paperzoo.flowtok import transport
+from paperzoo.flowtok.config import FlowConfig, ModelConfig, flow_optim
 from paperzoo.flowtok.data import all_combinations, combo_index, generate
 from paperzoo.flowtok.module import FlowTokT2IModule
 from paperzoo.flowtok.text_encoder import TextEncoder
@@ -35,17 +36,12 @@ def trained():
         text = text_encoder(data.tokens)
     z = _latents(data.attrs, size, codes, direction)
     module = FlowTokT2IModule(
-        width=64,
-        depth=2,
-        heads=4,
-        gamma_kl=1e-4,
-        kl_form="crossflow",
-        guidance=1.0,
-        lr=3e-3,
-        warmup=20,
+        ModelConfig(width=64, depth=2, heads=4),
+        FlowConfig(gamma_kl=1e-4, kl_form="crossflow", guidance=1.0),
+        flow_optim(lr=3e-3, warmup_steps=20),
         pretrained=False,
     )
-    opt = module.configure_optimizers()
+    opt = module.optim.build(module.parameters(), total_steps=1000)
     optimizer, scheduler = opt["optimizer"], opt["lr_scheduler"]["scheduler"]
     module.train()
     for _step in range(1000):

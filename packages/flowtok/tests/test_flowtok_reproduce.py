@@ -26,9 +26,14 @@ def test_quick_reproduce_writes_every_claim(tmp_path, monkeypatch):
     }
     for claim in record["claims"]:
         assert all(len(values) == 1 for values in claim["per_seed"].values()), claim["id"]
-    assert (tmp_path / "out" / "results.md").exists()
-    assert (tmp_path / "out" / "table4.md").exists()
-    assert list((tmp_path / "out").glob("*.png"))
+    claims = {c["id"]: c for c in record["claims"]}
+    assert list(claims["alignment-helps"]["per_seed"]) == ["align_mlp", "no_align", "align_avgpool", "align_cosine"]
+    assert list(claims["accuracy-vs-baseline"]["per_seed"]) == ["flowtok", "baseline"]
+    assert "Table 4 analogue" in (tmp_path / "out" / "results.md").read_text()
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert set(metrics["systems"]["flowtok"]) == {"acc", "fd", "div", "samples_per_s"}
+    for name in ("accuracy-by-system.png", "claim-mechanism-accuracy.png", "claim-image-to-text.png"):
+        assert (tmp_path / "out" / name).exists(), name
 
 
 @pytest.mark.slow

@@ -1,4 +1,5 @@
-"""Unit tests of FlowTok's equations and invariants (spec section 6) and of bad input."""
+"""Unit tests of FlowTok's equations and invariants (sampler, interpolation, indicator, guidance, alignment, KL)
+and of bad input."""
 
 from __future__ import annotations
 
@@ -12,11 +13,12 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from paperzoo.core import quiet_trainer
 from paperzoo.flowtok import transport
+from paperzoo.flowtok.config import ExperimentConfig, FlowConfig, ModelConfig
 from paperzoo.flowtok.data import VOCAB, encode_caption, generate, parse_attributes
 from paperzoo.flowtok.model import FlowTokDiT
 from paperzoo.flowtok.module import FlowTokT2IModule
 from paperzoo.flowtok.projector import AlignmentHead, TextProjector, kl_divergence
-from paperzoo.flowtok.reproduce import ExperimentConfig, i2t_captions
+from paperzoo.flowtok.reproduce import i2t_captions
 from paperzoo.flowtok.text_encoder import TextEncoder
 from paperzoo.flowtok.tokenizer import ImageTokenizer
 
@@ -68,7 +70,7 @@ def test_indicator_flags_about_ten_percent_and_swaps_only_their_targets():
 
 def test_guided_step_is_uncond_plus_scale_times_difference():
     torch.manual_seed(0)
-    net = FlowTokDiT(width=32, depth=1, heads=2)
+    net = FlowTokDiT(ModelConfig(width=32, depth=1, heads=2))
     for p in net.parameters():
         nn.init.normal_(p, std=0.1)
     x0 = torch.randn(3, 8, 8)
@@ -84,7 +86,7 @@ def test_guided_step_is_uncond_plus_scale_times_difference():
 
 def test_velocity_net_sees_text_only_as_x0():
     assert list(inspect.signature(FlowTokDiT.forward).parameters) == ["self", "x_t", "t", "null_indicator"]
-    module = FlowTokT2IModule(text_dim=48, width=64, depth=2, pretrained=False)
+    module = FlowTokT2IModule(ModelConfig(text_dim=48, width=64, depth=2), pretrained=False)
     for layer in module.dit.modules():
         if isinstance(layer, nn.Linear):
             assert layer.in_features != 48, "a linear layer of the DiT reads caption embeddings"
@@ -109,7 +111,7 @@ def test_velocity_net_sees_text_only_as_x0():
 
 
 def test_alignment_uses_the_sampled_latent_a_learnable_temperature_and_is_symmetric():
-    head = AlignmentHead(64, 8)
+    head = AlignmentHead(ModelConfig(text_dim=64, latent_dim=8))
     assert head.log_scale.requires_grad
     assert head.log_scale.item() == pytest.approx(torch.log(torch.tensor(1 / 0.07)).item())
     z, text = torch.randn(6, 8, 8), torch.randn(6, 8, 64)
@@ -124,7 +126,7 @@ def test_alignment_uses_the_sampled_latent_a_learnable_temperature_and_is_symmet
     assert head.log_scale.grad is not None
     assert head.log_scale.grad.abs() > 0
     # The projector samples: two draws differ, the deterministic ablation returns μ.
-    proj = TextProjector(64, 8).eval()
+    proj = TextProjector(ModelConfig(text_dim=64, latent_dim=8)).eval()
     mu, logvar = proj(text)
     assert not torch.allclose(proj.sample(mu, logvar), proj.sample(mu, logvar))
     proj.stochastic = False
@@ -158,7 +160,7 @@ def test_decoder_text_guidance_is_off_by_default_and_the_latent_path_stays_live(
 
 
 def test_bad_inputs_raise_clear_errors():
-    net = FlowTokDiT(width=32, depth=1, heads=2)
+    net = FlowTokDiT(ModelConfig(width=32, depth=1, heads=2))
     with pytest.raises(ValueError, match=r"x_t: expected shape \(B, 8, 8\)"):
         net(torch.randn(2, 7, 8), torch.zeros(2), torch.zeros(2, dtype=torch.long))
     with pytest.raises(ValueError, match="outside the vocabulary: zebra"):
@@ -168,14 +170,23 @@ def test_bad_inputs_raise_clear_errors():
     with pytest.raises(ValueError, match="steps"):
         transport.sample(net, torch.randn(2, 8, 8), steps=0)
     with pytest.raises(ValueError, match="steps"):
-        FlowTokT2IModule(steps=0, pretrained=False)
+        FlowTokT2IModule(flow={"steps": 0}, pretrained=False)
     with pytest.raises(ValueError, match="ema_decay"):
-        FlowTokT2IModule(ema_decay=1.0, pretrained=False)
+        FlowTokT2IModule(flow=FlowConfig(ema_decay=1.0), pretrained=False)
+    with pytest.raises(ValueError, match="heads: expected a divisor of width 64"):
+        ModelConfig(width=64, heads=5)
+    with pytest.raises(ValueError, match="align_target: avgpool needs text_dim"):
+        ModelConfig(text_dim=60, align_target="avgpool")
+    with pytest.raises(ValueError, match="kl_form: expected one of standard, crossflow"):
+        FlowConfig(kl_form="other")
+    with pytest.raises(ValueError, match="model: expected the stages' latent_dim"):
+        ExperimentConfig(model=ModelConfig(latent_dim=4))
 
 
 def _fit_tiny(ema_decay: float, callbacks: list) -> FlowTokT2IModule:
     torch.manual_seed(0)
-    module = FlowTokT2IModule(text_dim=16, width=32, depth=1, heads=2, ema_decay=ema_decay, pretrained=False)
+    model = ModelConfig(text_dim=16, width=32, depth=1, heads=2)
+    module = FlowTokT2IModule(model, FlowConfig(ema_decay=ema_decay), pretrained=False)
     module.attach(TextEncoder(dim=16, depth=1, heads=2), ImageTokenizer(width=16, depth=1, heads=2, latent_dim=8))
     data = TensorDataset(torch.randn(64, 8, 8), torch.randn(64, 8, 16))
     loader = DataLoader(data, batch_size=16, shuffle=True, generator=torch.Generator().manual_seed(0))

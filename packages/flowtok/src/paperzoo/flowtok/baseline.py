@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from paperzoo.flowtok.config import ModelConfig
 from paperzoo.flowtok.layers import sincos_1d
 from paperzoo.flowtok.model import DiTBlock, FinalLayer, TimeEmbedder, check_times, check_tokens
 
@@ -18,34 +19,21 @@ class CondFlowDiT(nn.Module):
     """Velocity field ``v(x_t, t, text)`` with the text concatenated to the image tokens.
 
     Args:
-        num_tokens: ``N`` (image and text tokens alike).
-        latent_dim: ``D``.
-        text_dim: ``C``.
-        width: model width.
-        depth: DiT blocks.
-        heads: attention heads.
-        mlp_ratio: MLP width over model width.
+        cfg: the networks' config; the baseline reads ``num_tokens`` (image and text tokens alike),
+            ``latent_dim``, ``text_dim`` and the DiT fields ``width``, ``depth``, ``heads``, ``mlp_ratio``.
     """
 
-    def __init__(
-        self,
-        num_tokens: int = 8,
-        latent_dim: int = 8,
-        text_dim: int = 64,
-        width: int = 128,
-        depth: int = 4,
-        heads: int = 4,
-        mlp_ratio: float = 4.0,
-    ) -> None:
+    def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
-        self.num_tokens, self.latent_dim, self.text_dim = num_tokens, latent_dim, text_dim
-        self.x_in = nn.Linear(latent_dim, width)
-        self.text_in = nn.Linear(text_dim, width)
-        self.null_text = nn.Parameter(torch.zeros(num_tokens, text_dim))
-        self.register_buffer("pos", sincos_1d(2 * num_tokens, width))
-        self.t_embed = TimeEmbedder(width)
-        self.blocks = nn.ModuleList([DiTBlock(width, heads, mlp_ratio) for _ in range(depth)])
-        self.final = FinalLayer(width, latent_dim)
+        self.cfg = cfg
+        self.num_tokens, self.latent_dim, self.text_dim = cfg.num_tokens, cfg.latent_dim, cfg.text_dim
+        self.x_in = nn.Linear(cfg.latent_dim, cfg.width)
+        self.text_in = nn.Linear(cfg.text_dim, cfg.width)
+        self.null_text = nn.Parameter(torch.zeros(cfg.num_tokens, cfg.text_dim))
+        self.register_buffer("pos", sincos_1d(2 * cfg.num_tokens, cfg.width))
+        self.t_embed = TimeEmbedder(cfg.width)
+        self.blocks = nn.ModuleList([DiTBlock(cfg.width, cfg.heads, cfg.mlp_ratio) for _ in range(cfg.depth)])
+        self.final = FinalLayer(cfg.width, cfg.latent_dim)
 
     def forward(
         self, x_t: torch.Tensor, t: torch.Tensor, text: torch.Tensor, null_indicator: torch.Tensor

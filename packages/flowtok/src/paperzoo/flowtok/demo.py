@@ -7,7 +7,9 @@ from pathlib import Path
 import torch
 
 from paperzoo.core import CliError, load_stage, quiet_trainer, save_stage
+from paperzoo.eval import save_figure
 from paperzoo.flowtok import stages
+from paperzoo.flowtok.config import ExperimentConfig
 from paperzoo.flowtok.data import COLOURS, QUADRANTS, SHAPES, decode_tokens, encode_caption
 from paperzoo.flowtok.module import FlowTokT2IModule
 
@@ -36,19 +38,21 @@ def demo(
         raise CliError(f"--steps: expected an integer >= 1, got {steps}")
     if samples < 1:
         raise CliError(f"--samples: expected an integer >= 1, got {samples}")
-    text_encoder, tokenizer = stages.front_ends(0, log=print)
-    oracle = stages.oracle(0, log=print)
     # The acceptance experiment's recipe: the reference code's KL form at the paper's γ1, lr 2e-3.
-    module = FlowTokT2IModule(kl_form="crossflow", lr=2e-3, pretrained=False)
+    cfg = ExperimentConfig()
+    text_encoder, tokenizer = stages.front_ends(0, cfg=cfg.stages, log=print)
+    oracle = stages.oracle(0, cfg.stages, log=print)
+    module = FlowTokT2IModule(cfg.model, cfg.flow, cfg.optim, pretrained=False)
     key = {"demo": 1, "train_steps": train_steps, "hparams": dict(module.hparams)}
     state = load_stage("flowtok/demo", key)
     if state is None:
         print(f"training a tiny FlowTok ({train_steps} steps; cached afterwards)")
-        data = stages.train_data(0, stages.StageConfig())
+        data = stages.train_data(0, cfg.stages)
         with torch.no_grad():
             z = torch.cat([tokenizer.to_tokens(data.images[i : i + 512]) for i in range(0, len(data.images), 512)])
             text = torch.cat([text_encoder(data.tokens[i : i + 512]) for i in range(0, len(data.tokens), 512)])
-        loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(z, text), batch_size=128, shuffle=True)
+        dataset = torch.utils.data.TensorDataset(z, text)
+        loader = torch.utils.data.DataLoader(dataset, batch_size=cfg.batch_size, shuffle=True)
         quiet_trainer(max_steps=train_steps).fit(module, loader)
         save_stage("flowtok/demo", key, module.state_dict())
     else:
@@ -72,9 +76,10 @@ def demo(
         ax.imshow(image.permute(1, 2, 0).numpy())
         ax.axis("off")
     fig.suptitle(decode_tokens(tokens), fontsize=9)
+    fig.set_dpi(110)
+    fig.tight_layout()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    save_figure(fig, out)
     print(f"saved {out}")
     return 0

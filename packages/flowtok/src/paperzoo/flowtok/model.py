@@ -11,6 +11,7 @@ import math
 import torch
 from torch import nn
 
+from paperzoo.flowtok.config import ModelConfig
 from paperzoo.flowtok.layers import Attention, sincos_1d
 
 
@@ -103,25 +104,20 @@ class FlowTokDiT(nn.Module):
     """Velocity field ``v(x_t, t, null_indicator)`` over ``N × D`` tokens; no text pathway.
 
     Args:
-        num_tokens: ``N``.
-        latent_dim: ``D``.
-        width: model width.
-        depth: DiT blocks.
-        heads: attention heads.
-        mlp_ratio: MLP width over model width.
+        cfg: the networks' config; the DiT reads ``num_tokens``, ``latent_dim``, ``width``, ``depth``, ``heads``
+            and ``mlp_ratio``.
     """
 
-    def __init__(
-        self, num_tokens: int = 8, latent_dim: int = 8, width: int = 128, depth: int = 4, heads: int = 4, mlp_ratio=4.0
-    ) -> None:
+    def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
-        self.num_tokens, self.latent_dim = num_tokens, latent_dim
-        self.x_in = nn.Linear(latent_dim, width)
-        self.register_buffer("pos", sincos_1d(num_tokens, width))
-        self.t_embed = TimeEmbedder(width)
-        self.null_embed = nn.Embedding(2, width)
-        self.blocks = nn.ModuleList([DiTBlock(width, heads, mlp_ratio) for _ in range(depth)])
-        self.final = FinalLayer(width, latent_dim)
+        self.cfg = cfg
+        self.num_tokens, self.latent_dim = cfg.num_tokens, cfg.latent_dim
+        self.x_in = nn.Linear(cfg.latent_dim, cfg.width)
+        self.register_buffer("pos", sincos_1d(cfg.num_tokens, cfg.width))
+        self.t_embed = TimeEmbedder(cfg.width)
+        self.null_embed = nn.Embedding(2, cfg.width)
+        self.blocks = nn.ModuleList([DiTBlock(cfg.width, cfg.heads, cfg.mlp_ratio) for _ in range(cfg.depth)])
+        self.final = FinalLayer(cfg.width, cfg.latent_dim)
 
     def forward(self, x_t: torch.Tensor, t: torch.Tensor, null_indicator: torch.Tensor) -> torch.Tensor:
         """Velocity at ``(x_t, t)``.

@@ -1,122 +1,64 @@
-"""LightningModules: mini-CLIP (stage 0), the tokenizer, the oracle, FlowTok T2I and I2T, and the baseline.
+"""The flow LightningModules: FlowTok text-to-image and image-to-text, and the text-as-condition baseline.
 
-Flow modules take either raw batches ``(images (B, 3, 32, 32), tokens (B, N), attrs (B, 3))``, which they
-turn into ``Z_I`` and ``T_init`` with their frozen tokenizer and text encoder, or precomputed batches
-``(Z_I (B, N, D), T_init (B, N, C)[, tokens])`` (what ``reproduce`` feeds, to skip the frozen encoders).
+Each takes its configs whole (:class:`~paperzoo.flowtok.config.ModelConfig`,
+:class:`~paperzoo.flowtok.config.FlowConfig`, ``OptimConfig``). They train on raw batches
+``(images (B, 3, 32, 32), tokens (B, N), attrs (B, 3))``, which they turn into ``Z_I`` and ``T_init`` with
+their frozen tokenizer and text encoder, or on precomputed batches ``(Z_I (B, N, D), T_init (B, N, C)[, tokens])``
+(what ``reproduce`` feeds, to skip the frozen encoders).
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F
 from lightning.pytorch.callbacks import EMAWeightAveraging
 
+from paperzoo.core import OptimConfig
+from paperzoo.core.config import as_config, save_config_hparams
 from paperzoo.flowtok import transport
 from paperzoo.flowtok.baseline import CondFlowDiT
-from paperzoo.flowtok.data import CAPTION_LENGTH, VOCAB
+from paperzoo.flowtok.config import FlowConfig, ModelConfig, flow_optim
+from paperzoo.flowtok.data import VOCAB
 from paperzoo.flowtok.model import FlowTokDiT
-from paperzoo.flowtok.oracle import Oracle
-from paperzoo.flowtok.projector import KL_FORMS, AlignmentHead, TextDecoder, TextProjector, kl_divergence
-from paperzoo.flowtok.text_encoder import MiniCLIP, TextEncoder
+from paperzoo.flowtok.projector import AlignmentHead, TextDecoder, TextProjector, kl_divergence
+from paperzoo.flowtok.stages import front_ends
+from paperzoo.flowtok.text_encoder import TextEncoder
 from paperzoo.flowtok.tokenizer import ImageTokenizer
 from paperzoo.kernels import flow
 
-T_SAMPLERS = ("uniform", "logit_normal")
-EMA_DECAY = 0.995  # a half-life of about 140 steps: a fraction of the 1000-step tiny budget
+FLOW_OPTIM = flow_optim()
 
 
-def _adamw(module: pl.LightningModule, lr: float, weight_decay: float, warmup: int) -> dict:
-    params = [p for p in module.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, betas=(0.9, 0.95))
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: min(1.0, (step + 1) / max(warmup, 1)))
-    return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
-
-
-def _check_ema(ema_decay: float) -> None:
-    if not 0 <= ema_decay < 1:
-        raise ValueError(f"ema_decay: expected a number in [0, 1), got {ema_decay}")
-
-
-def _positive(**values: float) -> None:
-    for name, value in values.items():
-        if not value > 0:
-            raise ValueError(f"{name}: expected a positive number, got {value}")
-
-
-class MiniClipModule(pl.LightningModule):
-    """Stage 0: the frozen CLIP stand-in, trained contrastively on (image, caption) batches."""
-
-    def __init__(self, dim: int = 64, depth: int = 2, lr: float = 2e-3) -> None:
-        super().__init__()
-        self.save_hyperparameters()
-        self.clip = MiniCLIP(dim, depth)
-
-    def training_step(self, batch, batch_idx):
-        loss = self.clip.loss(batch[0], batch[1])
-        self.log("clip_loss", loss, prog_bar=True)
-        return loss
-
-    def configure_optimizers(self):
-        return _adamw(self, self.hparams.lr, 0.0, 20)
-
-
-class TokenizerModule(pl.LightningModule):
-    """The 1-D VAE tokenizer: reconstruction MSE plus a small KL.
+class _FlowBase(pl.LightningModule):
+    """Shared parts of the flow modules: configs, frozen front ends, optimiser, time sampling, weight average.
 
     Args:
-        width: ViT width.
-        depth: encoder and decoder blocks.
-        num_tokens: ``K``.
-        latent_dim: ``D``.
-        kl_weight: weight of the per-element KL.
-        lr: learning rate.
+        model: the networks' config.
+        flow: the objective, the guidance and the sampler.
+        optim: AdamW and its schedule.
+        pretrained: train (or load from the cache) the stage-0 text encoder and tokenizer on setup; False uses
+            random frozen ones (smoke tests).
+        front_end_seed: seed of those stages.
     """
 
     def __init__(
         self,
-        width: int = 64,
-        depth: int = 2,
-        num_tokens: int = 8,
-        latent_dim: int = 8,
-        kl_weight: float = 1e-6,
-        lr: float = 2e-3,
+        model: ModelConfig | dict,
+        flow: FlowConfig | dict,
+        optim: OptimConfig | dict,
+        pretrained: bool = True,
+        front_end_seed: int = 0,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters()
-        self.tokenizer = ImageTokenizer(num_tokens=num_tokens, latent_dim=latent_dim, width=width, depth=depth)
-
-    def training_step(self, batch, batch_idx):
-        out = self.tokenizer.loss(batch[0], self.hparams.kl_weight)
-        self.log("recon", out["recon"], prog_bar=True)
-        return out["loss"]
-
-    def configure_optimizers(self):
-        return _adamw(self, self.hparams.lr, 0.0, 20)
-
-
-class OracleModule(pl.LightningModule):
-    """The evaluation oracle, trained on ``(images, attrs, size)`` renders."""
-
-    def __init__(self, lr: float = 2e-3) -> None:
-        super().__init__()
-        self.save_hyperparameters()
-        self.oracle = Oracle()
-
-    def training_step(self, batch, batch_idx):
-        loss = self.oracle.loss(*batch)
-        self.log("oracle_loss", loss, prog_bar=True)
-        return loss
-
-    def configure_optimizers(self):
-        return _adamw(self, self.hparams.lr, 0.0, 20)
-
-
-class _FlowBase(pl.LightningModule):
-    """Shared parts of the flow modules: frozen front ends, optimiser, time sampling."""
-
-    def __init__(self) -> None:
-        super().__init__()
+        self.cfg = as_config(ModelConfig, model)
+        self.flow = as_config(FlowConfig, flow)
+        self.optim = as_config(OptimConfig, optim)
+        self.pretrained, self.front_end_seed = pretrained, front_end_seed
+        save_config_hparams(self, model=self.cfg, flow=self.flow, optim=self.optim)
+        self.hparams.update(pretrained=pretrained, front_end_seed=front_end_seed)
         self.text_encoder: TextEncoder | None = None
         self.tokenizer: ImageTokenizer | None = None
 
@@ -139,9 +81,13 @@ class _FlowBase(pl.LightningModule):
     def ensure_front_ends(self) -> None:
         """Attach the stage-0 front ends of ``front_end_seed`` unless ``attach`` was called (idempotent)."""
         if self.text_encoder is None:
-            from paperzoo.flowtok.stages import front_ends
+            self.attach(*front_ends(seed=self.front_end_seed, pretrained=self.pretrained))
 
-            self.attach(*front_ends(seed=self.hparams.front_end_seed, pretrained=self.hparams.pretrained))
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        # A checkpoint carries the front ends it was trained with: give their weights a place to load into
+        # (randomly initialised networks of the same shape; the checkpoint overwrites them).
+        if self.text_encoder is None and any(k.startswith("text_encoder.") for k in checkpoint["state_dict"]):
+            self.attach(*front_ends(seed=self.front_end_seed, pretrained=False))
 
     def _unpack(self, batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """``(Z_I, T_init, tokens or None)`` of a raw or precomputed batch."""
@@ -152,18 +98,18 @@ class _FlowBase(pl.LightningModule):
         return batch[0], batch[1], (batch[2] if len(batch) > 2 else None)
 
     def _times(self, batch: int) -> torch.Tensor:
-        return flow.sample_training_time(batch, self.hparams.t_sampler, device=self.device)
+        return flow.sample_training_time(batch, self.flow.t_sampler, device=self.device)
 
     def configure_optimizers(self):
-        return _adamw(self, self.hparams.lr, self.hparams.weight_decay, self.hparams.warmup)
+        params = [p for p in self.parameters() if p.requires_grad]
+        return self.optim.build(params, total_steps=int(self.trainer.estimated_stepping_batches))
 
     def configure_callbacks(self):
         # Flow and diffusion models are evaluated with an exponential moving average of their weights (DiT,
         # U-ViT, CrossFlow). Lightning's callback keeps the average, writes it as the checkpoint's state_dict
         # (the raw weights go under "current_model_state" for resuming) and copies it into the module when
         # fit ends, so sampling after ``fit`` uses the averaged weights.
-        decay = self.hparams.get("ema_decay", 0.0)
-        return [_FlowEMA(decay=decay)] if decay > 0 else []
+        return [_FlowEMA(decay=self.flow.ema_decay)] if self.flow.ema_decay > 0 else []
 
 
 class _FlowEMA(EMAWeightAveraging):
@@ -185,87 +131,40 @@ class FlowTokT2IModule(_FlowBase):
     ``L = L_fm + γ1 L_kld + γ2 L_align``.
 
     Args:
-        num_tokens: ``N`` (caption length = image latent tokens).
-        latent_dim: ``D``.
-        text_dim: ``C``, width of the frozen text embeddings.
-        width: DiT width.
-        depth: DiT depth.
-        heads: DiT heads.
-        projector_depth: text projector blocks.
-        stochastic: sample ``Z_T`` (False: the ``Z_T = μ`` ablation).
-        gamma_kl: ``γ1``.
-        gamma_align: ``γ2``.
-        kl_form: ``"standard"`` or ``"crossflow"``.
-        align_target: ``"mlp"`` or ``"avgpool"``.
-        align_loss: ``"contrastive"`` or ``"cosine"``.
-        t_sampler: ``"uniform"`` or ``"logit_normal"`` training times.
-        null_prob: probability of the null indicator (target swap) per sample.
-        guidance: indicator-guidance scale at sampling.
-        steps: Euler steps at sampling.
-        lr: learning rate.
-        weight_decay: AdamW weight decay.
-        warmup: linear warmup steps.
-        ema_decay: decay of the exponential moving average of the weights used after training (0: none).
-        pretrained: train (or load from the cache) the stage-0 text encoder and tokenizer on setup; False uses
-            random frozen ones (smoke tests).
+        model: the networks (projector, alignment head, DiT).
+        flow: the objective (``γ1``, ``γ2``, KL form, time sampler, null probability), guidance and sampler.
+        optim: AdamW and its schedule (default: lr 1e-3, a 50-step warm-up, then constant).
+        pretrained: train (or load from the cache) the stage-0 front ends on setup; False uses random ones.
         front_end_seed: seed of those stages.
     """
 
     def __init__(
         self,
-        num_tokens: int = CAPTION_LENGTH,
-        latent_dim: int = 8,
-        text_dim: int = 64,
-        width: int = 128,
-        depth: int = 4,
-        heads: int = 4,
-        projector_depth: int = 2,
-        stochastic: bool = True,
-        gamma_kl: float = 1e-4,
-        gamma_align: float = 1.0,
-        kl_form: str = "standard",
-        align_target: str = "mlp",
-        align_loss: str = "contrastive",
-        t_sampler: str = "uniform",
-        null_prob: float = 0.1,
-        guidance: float = 2.0,
-        steps: int = 20,
-        lr: float = 1e-3,
-        weight_decay: float = 0.03,
-        warmup: int = 50,
-        ema_decay: float = EMA_DECAY,
+        model: ModelConfig = ModelConfig(),  # noqa: B008
+        flow: FlowConfig = FlowConfig(),  # noqa: B008
+        optim: OptimConfig = FLOW_OPTIM,
         pretrained: bool = True,
         front_end_seed: int = 0,
     ) -> None:
-        super().__init__()
-        _check_ema(ema_decay)
-        if kl_form not in KL_FORMS:
-            raise ValueError(f"kl_form: expected one of {', '.join(KL_FORMS)}, got {kl_form!r}")
-        if t_sampler not in T_SAMPLERS:
-            raise ValueError(f"t_sampler: expected one of {', '.join(T_SAMPLERS)}, got {t_sampler!r}")
-        if isinstance(steps, bool) or steps < 1:
-            raise ValueError(f"steps: expected an integer >= 1, got {steps}")
-        if not 0 <= null_prob < 1:
-            raise ValueError(f"null_prob: expected a probability in [0, 1), got {null_prob}")
-        _positive(lr=lr, width=width, depth=depth)
-        self.save_hyperparameters()
-        self.projector = TextProjector(text_dim, latent_dim, num_tokens, depth=projector_depth, stochastic=stochastic)
-        self.align = AlignmentHead(text_dim, latent_dim, align_target, align_loss)
-        self.dit = FlowTokDiT(num_tokens, latent_dim, width, depth, heads)
+        super().__init__(model, flow, optim, pretrained, front_end_seed)
+        self.projector = TextProjector(self.cfg)
+        self.align = AlignmentHead(self.cfg)
+        self.dit = FlowTokDiT(self.cfg)
 
     def losses(self, z_image: torch.Tensor, text: torch.Tensor) -> dict[str, torch.Tensor]:
         """All loss terms for ``Z_I`` ``(B, N, D)`` and ``T_init`` ``(B, N, C)``."""
-        hp = self.hparams
+        fc = self.flow
         mu, logvar = self.projector(text)
         z_text = self.projector.sample(mu, logvar)  # [B, N, D], the source x0
-        flags = transport.null_indicator(len(z_text), hp.null_prob, device=z_text.device)
+        flags = transport.null_indicator(len(z_text), fc.null_prob, device=z_text.device)
         x1 = transport.shift_flagged(z_image, flags)
         t = self._times(len(z_text))
         x_t = transport.interpolate(z_text, x1, t)
         fm = F.mse_loss(self.dit(x_t, t, flags), transport.velocity_target(z_text, x1))
-        kl = kl_divergence(mu, logvar, hp.kl_form) if hp.stochastic else torch.zeros((), device=z_text.device)
-        align = self.align(z_text, text) if hp.gamma_align > 0 else torch.zeros((), device=z_text.device)
-        loss = fm + hp.gamma_kl * kl + hp.gamma_align * align
+        zero = torch.zeros((), device=z_text.device)
+        kl = kl_divergence(mu, logvar, fc.kl_form) if self.cfg.stochastic else zero
+        align = self.align(z_text, text) if fc.gamma_align > 0 else zero
+        loss = fm + fc.gamma_kl * kl + fc.gamma_align * align
         return {"loss": loss, "fm": fm, "kl": kl, "align": align}
 
     def training_step(self, batch, batch_idx):
@@ -289,8 +188,8 @@ class FlowTokT2IModule(_FlowBase):
         return transport.sample(
             self.dit,
             z_text,
-            steps or self.hparams.steps,
-            kw.get("guidance", self.hparams.guidance),
+            steps or self.flow.steps,
+            kw.get("guidance", self.flow.guidance),
             kw.get("grid", "euler"),
         )
 
@@ -298,36 +197,28 @@ class FlowTokT2IModule(_FlowBase):
 class CondFlowBaselineModule(_FlowBase):
     """Text-as-condition flow matching on the same tokens: Gaussian source, text tokens in the sequence.
 
-    Args: as :class:`FlowTokT2IModule` for the shared ones.
+    Args:
+        model: the networks' config; the baseline's DiT reads its DiT fields and ``text_dim``.
+        flow: the time sampler, null probability, guidance and sampler (``γ1``, ``γ2`` and the KL form unused).
+        optim: AdamW and its schedule.
+        pretrained: train (or load from the cache) the stage-0 front ends on setup; False uses random ones.
+        front_end_seed: seed of those stages.
     """
 
     def __init__(
         self,
-        num_tokens: int = CAPTION_LENGTH,
-        latent_dim: int = 8,
-        text_dim: int = 64,
-        width: int = 128,
-        depth: int = 4,
-        heads: int = 4,
-        t_sampler: str = "uniform",
-        null_prob: float = 0.1,
-        guidance: float = 2.0,
-        steps: int = 20,
-        lr: float = 1e-3,
-        weight_decay: float = 0.03,
-        warmup: int = 50,
-        ema_decay: float = EMA_DECAY,
+        model: ModelConfig = ModelConfig(),  # noqa: B008
+        flow: FlowConfig = FlowConfig(),  # noqa: B008
+        optim: OptimConfig = FLOW_OPTIM,
         pretrained: bool = True,
         front_end_seed: int = 0,
     ) -> None:
-        super().__init__()
-        _check_ema(ema_decay)
-        self.save_hyperparameters()
-        self.dit = CondFlowDiT(num_tokens, latent_dim, text_dim, width, depth, heads)
+        super().__init__(model, flow, optim, pretrained, front_end_seed)
+        self.dit = CondFlowDiT(self.cfg)
 
     def losses(self, z_image: torch.Tensor, text: torch.Tensor) -> dict[str, torch.Tensor]:
         noise = torch.randn_like(z_image)
-        flags = transport.null_indicator(len(z_image), self.hparams.null_prob, device=z_image.device)
+        flags = transport.null_indicator(len(z_image), self.flow.null_prob, device=z_image.device)
         t = self._times(len(z_image))
         x_t = transport.interpolate(noise, z_image, t)
         fm = F.mse_loss(self.dit(x_t, t, text, flags), transport.velocity_target(noise, z_image))
@@ -344,15 +235,15 @@ class CondFlowBaselineModule(_FlowBase):
         self, text: torch.Tensor, generator: torch.Generator | None = None, steps: int | None = None, **kw
     ) -> torch.Tensor:
         """Image tokens ``(B, N, D)`` from Gaussian noise, conditioned on ``T_init`` ``(B, N, C)``."""
-        shape = (len(text), self.hparams.num_tokens, self.hparams.latent_dim)
+        shape = (len(text), self.cfg.num_tokens, self.cfg.latent_dim)
         noise = torch.randn(shape, generator=generator).to(text)
         both = torch.cat([text, text])
         velocity = lambda x, t, ind: self.dit(x, t, both[: len(x)], ind)
         return transport.sample(
             velocity,
             noise,
-            steps or self.hparams.steps,
-            kw.get("guidance", self.hparams.guidance),
+            steps or self.flow.steps,
+            kw.get("guidance", self.flow.guidance),
             kw.get("grid", "euler"),
         )
 
@@ -363,37 +254,25 @@ class FlowTokI2TModule(_FlowBase):
     The frozen text projector of a trained T2I model defines ``Z_T``; the decoder maps ``Z_T`` to caption ids.
 
     Args:
-        projector: the trained text projector (frozen here).
-        width: DiT width.
-        depth: DiT depth.
-        heads: DiT heads.
-        steps: Euler steps at sampling.
-        lr: learning rate.
-        weight_decay: AdamW weight decay.
-        warmup: warmup steps.
-        ema_decay: decay of the weight average used after training (0: none).
+        projector: the trained text projector (frozen here); it sets the DiT's ``N`` and ``D``.
+        model: the networks' config; the DiT reads its DiT fields.
+        flow: the time sampler and the Euler steps of the reverse flow (sampled without guidance), and the
+            weight average.
+        optim: AdamW and its schedule.
     """
 
     def __init__(
         self,
         projector: TextProjector,
-        width: int = 128,
-        depth: int = 4,
-        heads: int = 4,
-        steps: int = 20,
-        lr: float = 1e-3,
-        weight_decay: float = 0.03,
-        warmup: int = 50,
-        ema_decay: float = EMA_DECAY,
+        model: ModelConfig = ModelConfig(),  # noqa: B008
+        flow: FlowConfig = FlowConfig(),  # noqa: B008
+        optim: OptimConfig = FLOW_OPTIM,
     ) -> None:
-        super().__init__()
-        _check_ema(ema_decay)
-        self.save_hyperparameters(ignore=["projector"])
-        self.hparams.t_sampler = "uniform"
+        model = replace(as_config(ModelConfig, model), num_tokens=projector.length, latent_dim=projector.latent_dim)
+        super().__init__(model, flow, optim, pretrained=False)
         self.projector = projector.eval().requires_grad_(False)
-        n, d = projector.length, projector.latent_dim
-        self.dit = FlowTokDiT(n, d, width, depth, heads)
-        self.decoder = TextDecoder(d, n, len(VOCAB))
+        self.dit = FlowTokDiT(self.cfg)
+        self.decoder = TextDecoder(self.cfg.latent_dim, self.cfg.num_tokens, len(VOCAB))
 
     def train(self, mode: bool = True):
         super().train(mode)
@@ -415,5 +294,5 @@ class FlowTokI2TModule(_FlowBase):
     @torch.no_grad()
     def caption(self, z_image: torch.Tensor) -> torch.Tensor:
         """Caption ids ``(B, N)`` for image tokens ``(B, N, D)``: reverse flow, then the text decoder."""
-        z_text = transport.sample(self.dit, z_image, self.hparams.steps, 1.0)
+        z_text = transport.sample(self.dit, z_image, self.flow.steps, 1.0)
         return self.decoder(z_text).argmax(-1)

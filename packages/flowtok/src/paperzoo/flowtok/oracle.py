@@ -1,8 +1,9 @@
-"""The evaluation oracle: an attribute classifier trained on renders only, and Fréchet distance in its features.
+"""The evaluation oracle: an attribute classifier trained on renders only.
 
 The oracle is trained on its own freshly rendered images (a separate data stream, never the generator's
 data or weights). It predicts shape, colour and quadrant (classification) and the object's size
-(regression), and its penultimate features define the Fréchet distance (FD).
+(regression); the Fréchet distance (FD, ``paperzoo.eval.frechet_distance``) is measured in its penultimate
+features.
 """
 
 from __future__ import annotations
@@ -88,17 +89,3 @@ def normalise_size(size: torch.Tensor) -> torch.Tensor:
 def denormalise_size(value: torch.Tensor) -> torch.Tensor:
     lo, hi = SIZE_RANGE
     return value * ((hi - lo) / 2) + (lo + hi) / 2
-
-
-def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
-    """Fréchet distance between Gaussians fitted to two feature sets ``(M, F)`` and ``(M', F)``.
-
-    ``||μ_a - μ_b||² + tr(Σ_a + Σ_b - 2 (Σ_a^½ Σ_b Σ_a^½)^½)``, in float64 via symmetric eigendecompositions.
-    """
-    a, b = a.double(), b.double()
-    mu_a, mu_b = a.mean(0), b.mean(0)
-    cov_a, cov_b = torch.cov(a.T), torch.cov(b.T)
-    evals, evecs = torch.linalg.eigh(cov_a)
-    sqrt_a = evecs @ torch.diag(evals.clamp_min(0).sqrt()) @ evecs.T
-    middle = torch.linalg.eigvalsh(sqrt_a @ cov_b @ sqrt_a).clamp_min(0).sqrt().sum()
-    return float((mu_a - mu_b).pow(2).sum() + cov_a.trace() + cov_b.trace() - 2 * middle)

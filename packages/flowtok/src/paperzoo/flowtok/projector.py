@@ -14,48 +14,33 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from paperzoo.flowtok.config import KL_FORMS, ModelConfig
 from paperzoo.flowtok.layers import Block, sincos_1d
-
-KL_FORMS = ("standard", "crossflow")
-ALIGN_TARGETS = ("mlp", "avgpool")
-ALIGN_LOSSES = ("contrastive", "cosine")
 
 
 class TextProjector(nn.Module):
     """Text VAE: frozen text embeddings to a Gaussian latent of shape ``(N, D)``.
 
     Args:
-        text_dim: ``C``, width of the input embeddings.
-        latent_dim: ``D``.
-        length: ``N``, tokens per caption.
-        width: transformer width.
-        depth: transformer blocks (6 in the paper).
-        heads: attention heads.
-        hidden: feed-forward width.
-        dropout: dropout (0.1 in the reference code).
-        stochastic: sample ``Z_T = μ + σ ε``; ``False`` is the ablation ``Z_T = μ``.
+        cfg: the networks' config; the projector reads ``text_dim`` (``C``), ``latent_dim`` (``D``),
+            ``num_tokens`` (``N``), the ``projector_*`` sizes and ``stochastic`` (False: the ``Z_T = μ`` ablation).
     """
 
-    def __init__(
-        self,
-        text_dim: int = 64,
-        latent_dim: int = 8,
-        length: int = 8,
-        width: int = 64,
-        depth: int = 2,
-        heads: int = 4,
-        hidden: int = 128,
-        dropout: float = 0.1,
-        stochastic: bool = True,
-    ) -> None:
+    def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
-        self.text_dim, self.latent_dim, self.length = text_dim, latent_dim, length
-        self.stochastic = stochastic
-        self.inp = nn.Linear(text_dim, width)
-        self.register_buffer("pos", sincos_1d(length, width))
-        self.blocks = nn.ModuleList([Block(width, heads, hidden, dropout=dropout) for _ in range(depth)])
+        self.text_dim, self.latent_dim, self.length = cfg.text_dim, cfg.latent_dim, cfg.num_tokens
+        self.stochastic = cfg.stochastic
+        width = cfg.projector_width
+        self.inp = nn.Linear(cfg.text_dim, width)
+        self.register_buffer("pos", sincos_1d(cfg.num_tokens, width))
+        self.blocks = nn.ModuleList(
+            [
+                Block(width, cfg.projector_heads, cfg.projector_hidden, dropout=cfg.projector_dropout)
+                for _ in range(cfg.projector_depth)
+            ]
+        )
         self.norm = nn.LayerNorm(width)
-        self.out = nn.Linear(width, 2 * latent_dim)
+        self.out = nn.Linear(width, 2 * cfg.latent_dim)
 
     def forward(self, text: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Posterior of the captions.
@@ -109,34 +94,25 @@ class AlignmentHead(nn.Module):
     """Alignment target ``T_P`` from ``T_init`` and the alignment loss with a learnable temperature.
 
     Args:
-        text_dim: ``C``.
-        latent_dim: ``D``.
-        target: ``"mlp"`` (per-token MLP ``C -> h -> h -> D`` with SiLU) or ``"avgpool"`` (average over
-            ``C / D`` consecutive channels).
-        loss: ``"contrastive"`` (symmetric CE over the batch) or ``"cosine"`` (``1 - cos``).
-        hidden: the MLP's hidden width.
+        cfg: the networks' config; the head reads ``text_dim`` (``C``), ``latent_dim`` (``D``), ``align_target``
+            (``"mlp"``, a per-token MLP ``C -> h -> h -> D`` with SiLU, or ``"avgpool"``, the average over ``C / D``
+            consecutive channels), ``align_loss`` (``"contrastive"``, a symmetric CE over the batch, or
+            ``"cosine"``, ``1 - cos``) and ``align_hidden`` (``h``).
     """
 
-    def __init__(
-        self, text_dim: int = 64, latent_dim: int = 8, target: str = "mlp", loss: str = "contrastive", hidden: int = 64
-    ) -> None:
+    def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
-        if target not in ALIGN_TARGETS:
-            raise ValueError(f"target: expected one of {', '.join(ALIGN_TARGETS)}, got {target!r}")
-        if loss not in ALIGN_LOSSES:
-            raise ValueError(f"loss: expected one of {', '.join(ALIGN_LOSSES)}, got {loss!r}")
-        if target == "avgpool" and text_dim % latent_dim:
-            raise ValueError(f"target: avgpool needs text_dim ({text_dim}) divisible by latent_dim ({latent_dim})")
-        self.target, self.loss_kind, self.latent_dim = target, loss, latent_dim
+        self.target, self.loss_kind, self.latent_dim = cfg.align_target, cfg.align_loss, cfg.latent_dim
+        hidden = cfg.align_hidden
         self.mlp = (
             nn.Sequential(
-                nn.Linear(text_dim, hidden),
+                nn.Linear(cfg.text_dim, hidden),
                 nn.SiLU(),
                 nn.Linear(hidden, hidden),
                 nn.SiLU(),
-                nn.Linear(hidden, latent_dim),
+                nn.Linear(hidden, cfg.latent_dim),
             )
-            if target == "mlp"
+            if cfg.align_target == "mlp"
             else None
         )
         self.log_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))

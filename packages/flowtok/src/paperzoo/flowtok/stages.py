@@ -1,56 +1,78 @@
 """The pre-training stages every flow run stands on: data, mini-CLIP (stage 0), the tokenizer, the oracle.
 
-Each stage is cached under ``$PAPERZOO_CACHE/flowtok`` keyed by its configuration and seed, so ``fit``
-and ``reproduce`` train them once per seed.
+Each stage is a small LightningModule trained once per seed and cached under ``$PAPERZOO_CACHE/flowtok``,
+keyed by its :class:`~paperzoo.flowtok.config.StageConfig` and seed, so ``fit`` and ``reproduce`` train them
+once per seed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 import lightning.pytorch as pl
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from paperzoo.core import cached, load_stage, quiet_trainer, save_stage
+from paperzoo.flowtok.config import StageConfig
 from paperzoo.flowtok.data import ShapesCaptions, generate
-from paperzoo.flowtok.module import MiniClipModule, OracleModule, TokenizerModule
 from paperzoo.flowtok.oracle import Oracle
-from paperzoo.flowtok.text_encoder import TextEncoder
+from paperzoo.flowtok.text_encoder import MiniCLIP, TextEncoder
 from paperzoo.flowtok.tokenizer import ImageTokenizer
 
 # Bumped whenever a stage's architecture or recipe changes, so the cache never serves a stale artefact.
 STAGE_VERSION = 2
 
 
-@dataclass
-class StageConfig:
-    """Sizes and budgets of the pre-training stages.
+class _StageModule(pl.LightningModule):
+    """A pre-training stage: AdamW as ``cfg.optim`` says, over every parameter."""
 
-    Attributes:
-        num_pairs: training pairs for every stage.
-        batch_size: batch size of the stages.
-        text_dim: ``C``, width of the text encoder.
-        clip_steps: mini-CLIP steps.
-        tokenizer_width: tokenizer ViT width.
-        tokenizer_depth: tokenizer encoder/decoder blocks.
-        latent_dim: ``D``.
-        tokenizer_steps: tokenizer steps.
-        oracle_pairs: renders the oracle trains on (its own stream).
-        oracle_steps: oracle steps.
-    """
+    def __init__(self, cfg: StageConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
 
-    num_pairs: int = 20000
-    batch_size: int = 128
-    text_dim: int = 64
-    clip_steps: int = 150
-    tokenizer_width: int = 64
-    tokenizer_depth: int = 2
-    latent_dim: int = 8
-    tokenizer_steps: int = 1500
-    oracle_pairs: int = 8000
-    oracle_steps: int = 500
+    def configure_optimizers(self):
+        return self.cfg.optim.build(self.parameters(), total_steps=int(self.trainer.estimated_stepping_batches))
+
+
+class MiniClipModule(_StageModule):
+    """Stage 0: the frozen CLIP stand-in, trained contrastively on ``(image, caption)`` batches."""
+
+    def __init__(self, cfg: StageConfig) -> None:
+        super().__init__(cfg)
+        self.clip = MiniCLIP(cfg.text_dim)
+
+    def training_step(self, batch, batch_idx):
+        loss = self.clip.loss(batch[0], batch[1])
+        self.log("clip_loss", loss, prog_bar=True)
+        return loss
+
+
+class TokenizerModule(_StageModule):
+    """The 1-D VAE tokenizer: reconstruction MSE plus a small KL (``cfg.tokenizer_kl_weight``)."""
+
+    def __init__(self, cfg: StageConfig) -> None:
+        super().__init__(cfg)
+        self.tokenizer = ImageTokenizer(latent_dim=cfg.latent_dim, width=cfg.tokenizer_width, depth=cfg.tokenizer_depth)
+
+    def training_step(self, batch, batch_idx):
+        out = self.tokenizer.loss(batch[0], self.cfg.tokenizer_kl_weight)
+        self.log("recon", out["recon"], prog_bar=True)
+        return out["loss"]
+
+
+class OracleModule(_StageModule):
+    """The evaluation oracle, trained on ``(images, attrs, size)`` renders."""
+
+    def __init__(self, cfg: StageConfig) -> None:
+        super().__init__(cfg)
+        self.oracle = Oracle()
+
+    def training_step(self, batch, batch_idx):
+        loss = self.oracle.loss(*batch)
+        self.log("oracle_loss", loss, prog_bar=True)
+        return loss
 
 
 def _fit(module: pl.LightningModule, tensors: tuple[torch.Tensor, ...], steps: int, batch: int, seed: int) -> None:
@@ -103,14 +125,14 @@ def front_ends(
     def build_clip() -> torch.nn.Module:
         say(f"seed {seed}: stage 0, mini-CLIP ({cfg.clip_steps} steps)")
         torch.manual_seed(seed)
-        module = MiniClipModule(cfg.text_dim)
+        module = MiniClipModule(cfg)
         _fit(module, (data.images, data.tokens), cfg.clip_steps, cfg.batch_size, seed)
         return module.clip.text
 
     def build_tokenizer() -> torch.nn.Module:
         say(f"seed {seed}: 1-D tokenizer ({cfg.tokenizer_steps} steps)")
         torch.manual_seed(seed)
-        module = TokenizerModule(cfg.tokenizer_width, cfg.tokenizer_depth, latent_dim=cfg.latent_dim)
+        module = TokenizerModule(cfg)
         _fit(module, (data.images,), cfg.tokenizer_steps, cfg.batch_size, seed)
         module.tokenizer.calibrate(data.images[:4096])
         return module.tokenizer
@@ -127,7 +149,7 @@ def oracle(seed: int, cfg: StageConfig | None = None, log: Callable[[str], None]
             log(f"seed {seed}: oracle ({cfg.oracle_steps} steps)")
         data = generate(cfg.oracle_pairs, torch.Generator().manual_seed(10_000_019 + seed))
         torch.manual_seed(seed)
-        module = OracleModule()
+        module = OracleModule(cfg)
         _fit(module, (data.images, data.attrs, data.size), cfg.oracle_steps, cfg.batch_size, seed)
         return module.oracle
 
