@@ -50,14 +50,23 @@ def command_line(package: str, seeds: Sequence[int], quick: bool = False, argv: 
     return f"paperzoo-{package} reproduce --seeds " + " ".join(map(str, seeds)) + (" --quick" if quick else "")
 
 
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _plain(dataclasses.asdict(value))
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
 def _config_dict(config: Any) -> dict[str, Any]:
+    """The experiment's configuration as plain JSON values: dataclasses (nested, in lists too) become dicts."""
     if config is None:
         return {}
-    if dataclasses.is_dataclass(config) and not isinstance(config, type):
-        return dataclasses.asdict(config)
-    if isinstance(config, dict):
-        return {k: _config_dict(v) if dataclasses.is_dataclass(v) else v for k, v in config.items()}
-    raise TypeError(f"config: expected a dataclass or a dict, got {type(config).__name__}")
+    if not isinstance(config, dict) and not (dataclasses.is_dataclass(config) and not isinstance(config, type)):
+        raise TypeError(f"config: expected a dataclass or a dict, got {type(config).__name__}")
+    return _plain(config)
 
 
 class Reproduction(AbstractContextManager):

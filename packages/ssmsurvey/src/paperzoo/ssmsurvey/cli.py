@@ -1,4 +1,5 @@
-"""``paperzoo-ssmsurvey``: fit/validate/test/predict, plus bench, efficiency, report, demo and reproduce."""
+"""``paperzoo-ssmsurvey``'s own commands besides fit/validate/test/predict and reproduce: bench, efficiency,
+report and demo. ``main`` runs the whole command line."""
 
 from __future__ import annotations
 
@@ -6,13 +7,34 @@ import json
 import sys
 from pathlib import Path
 
-from paperzoo.core import CliError, run_cli
-from paperzoo.ssmsurvey.data import TASKS, SyntheticTasks
-from paperzoo.ssmsurvey.model import ERAS, MIXERS
-from paperzoo.ssmsurvey.module import SSMSurveyModule
-from paperzoo.ssmsurvey.reproduce import RESULTS, reproduce
+from paperzoo.core import CliError
+from paperzoo.ssmsurvey import PAPER
+from paperzoo.ssmsurvey.config import ERAS, MIXER_NAMES, ModelConfig, Run, run_optim
+from paperzoo.ssmsurvey.data import TASKS
+from paperzoo.ssmsurvey.reproduce import SELECT
 
-DEFAULT_CONFIG = Path(__file__).resolve().parents[3] / "configs" / "tiny.yaml"
+main = PAPER.main
+
+
+def demo_runs(steps: int = 300) -> list[Run]:
+    """The demo's two models on selective copying (256 positions): Mamba, and S4D without gating.
+
+    The Mamba model is the one ``configs/tiny.yaml`` trains (d = 32, 2 layers, lr 5e-3).
+    """
+    optim = run_optim(steps, lr=5e-3)
+    # The convolution kernel covers the whole sequence: 256 positions and the 16 answers.
+    no_gate = {"gated": False, "l_max": 2 * SELECT["length"]}
+    return [
+        Run("mamba", ModelConfig("mamba", d_model=32), "selective_copy", SELECT, steps, optim),
+        Run(
+            "s4d (no gate)",
+            ModelConfig("s4d", d_model=32, mixer_kwargs=no_gate),
+            "selective_copy",
+            SELECT,
+            steps,
+            optim,
+        ),
+    ]
 
 
 def bench(
@@ -26,20 +48,21 @@ def bench(
         steps: training steps per model.
         seed: seed.
     """
-    from paperzoo.ssmsurvey.experiment import Run, train_and_evaluate
+    from paperzoo.ssmsurvey.experiment import train_and_evaluate
 
     if task not in TASKS:
         raise CliError(f"unknown task {task!r}; valid: {', '.join(TASKS)}")
     names = [m.strip() for m in models.split(",") if m.strip()]
-    unknown = [m for m in names if m not in MIXERS]
+    unknown = [m for m in names if m not in MIXER_NAMES]
     if unknown or not names:
-        raise CliError(f"unknown model {', '.join(unknown) or repr(models)}; valid: {', '.join(MIXERS)}")
+        raise CliError(f"unknown model {', '.join(unknown) or repr(models)}; valid: {', '.join(MIXER_NAMES)}")
     if steps < 1:
         raise CliError(f"--steps must be positive, got {steps}")
     print("| era | model | accuracy | parameters |\n|---|---|---|---|")
     for name in names:
-        kwargs = {"l_max": 4096} if name == "s4d" else {}
-        acc, n = train_and_evaluate(Run(name, name, task, {}, steps, kwargs, d_model=32), seed)
+        options = {"l_max": 4096} if name == "s4d" else {}
+        model = ModelConfig(name, d_model=32, mixer_kwargs=options)
+        acc, n = train_and_evaluate(Run(name, model, task, {}, steps), seed)
         print(f"| {ERAS[name]} | {name} | {acc:.3f} | {n} |", flush=True)
     return 0
 
@@ -71,7 +94,7 @@ def report(results: Path | None = None) -> int:
     Args:
         results: a results folder (default: the package's results/).
     """
-    folder = Path(results) if results is not None else RESULTS
+    folder = Path(results) if results is not None else PAPER.results_dir
     path = folder / "results.json"
     if not path.is_file():
         raise CliError(f"no results.json in {folder}; run 'paperzoo-ssmsurvey reproduce' first")
@@ -92,20 +115,12 @@ def demo(steps: int = 300, seed: int = 0) -> int:
         steps: training steps per model.
         seed: seed.
     """
-    from paperzoo.ssmsurvey.experiment import Run, train_and_evaluate
-    from paperzoo.ssmsurvey.reproduce import SELECT
+    from paperzoo.ssmsurvey.experiment import train_and_evaluate
 
-    for name, mixer, kwargs in (("mamba", "mamba", {}), ("s4d (no gate)", "s4d", {"gated": False, "l_max": 128})):
-        run = Run(name, mixer, "selective_copy", SELECT, steps, kwargs, d_model=32, lr=5e-3)
+    for run in demo_runs(steps):
         acc, n = train_and_evaluate(run, seed)
-        print(f"{name:<14} {n:>6} params  selective-copy token accuracy {acc:.3f}")
+        print(f"{run.name:<14} {n:>6} params  selective-copy token accuracy {acc:.3f}")
     return 0
-
-
-def main(args: list[str] | None = None) -> int:
-    """Entry point of ``paperzoo-ssmsurvey``."""
-    commands = {"reproduce": reproduce, "demo": demo, "bench": bench, "efficiency": efficiency, "report": report}
-    return run_cli("ssmsurvey", SSMSurveyModule, SyntheticTasks, commands, default_config=DEFAULT_CONFIG, args=args)
 
 
 if __name__ == "__main__":

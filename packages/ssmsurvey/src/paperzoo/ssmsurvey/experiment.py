@@ -2,33 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+import dataclasses
 
 import torch
 
 from paperzoo.core import load_stage, quiet_trainer, save_stage, seed_all
+from paperzoo.ssmsurvey.config import Run
 from paperzoo.ssmsurvey.data import SyntheticTasks, make_batch
 from paperzoo.ssmsurvey.layers import S4D, Mamba
 from paperzoo.ssmsurvey.layers.discretize import zoh, zoh_diagonal
 from paperzoo.ssmsurvey.module import SSMSurveyModule, answer_accuracy
-
-
-@dataclass
-class Run:
-    """One training run: a model (mixer and options) on a task with a step budget."""
-
-    name: str
-    mixer: str
-    task: str
-    task_kwargs: dict[str, Any]
-    steps: int
-    mixer_kwargs: dict[str, Any] = field(default_factory=dict)
-    d_model: int = 64
-    n_layers: int = 2
-    lr: float = 3e-3
-    batch_size: int = 32
-
 
 # Bump when a change to the layers or the training loop makes earlier cached models stale.
 CACHE_VERSION = 1
@@ -41,24 +24,18 @@ def train_and_evaluate(run: Run, seed: int, eval_size: int = 512, cache: bool = 
         run: the model, task and budget.
         seed: seeds the initialisation and the training stream.
         eval_size: held-out sequences for the accuracy.
-        cache: keep the trained weights under ``$PAPERZOO_CACHE/ssmsurvey/runs`` (keyed by ``run``, ``seed``
-            and :data:`CACHE_VERSION`) and reuse them instead of training again. The evaluation always runs.
-            ``reproduce`` uses it so that a long run that is interrupted resumes where it stopped.
+        cache: keep the trained weights under ``$PAPERZOO_CACHE/ssmsurvey/runs`` (keyed by
+            :meth:`Run.cache_key <paperzoo.ssmsurvey.config.Run.cache_key>`, ``seed`` and :data:`CACHE_VERSION`)
+            and reuse them instead of training again. The evaluation always runs. ``reproduce`` uses it so that a
+            long run that is interrupted resumes where it stopped.
     """
     seed_all(seed)
     data = SyntheticTasks(run.task, run.task_kwargs, run.batch_size, train_batches=run.steps, val_batches=1, seed=seed)
-    module = SSMSurveyModule(
-        run.mixer,
-        data.vocab_size,
-        run.d_model,
-        run.n_layers,
-        run.mixer_kwargs,
-        lr=run.lr,
-        weight_decay=0.0,
-        warmup_steps=max(1, run.steps // 10),
-        max_steps=run.steps,
-    )
-    key = {"run": run, "seed": seed, "version": CACHE_VERSION}
+    if run.model.vocab_size not in (None, data.vocab_size):
+        raise ValueError(f"vocab_size: task {run.task} needs {data.vocab_size}, got {run.model.vocab_size}")
+    model = dataclasses.replace(run.model, vocab_size=data.vocab_size)
+    module = SSMSurveyModule(model, run.optim, max_steps=run.steps)
+    key = {"run": run.cache_key(), "seed": seed, "version": CACHE_VERSION}
     state = load_stage("ssmsurvey/runs", key) if cache else None
     if state is not None:
         module.load_state_dict(state)
@@ -76,7 +53,7 @@ def train_and_evaluate(run: Run, seed: int, eval_size: int = 512, cache: bool = 
 
 
 def equivalence_checks(seed: int) -> dict[str, float]:
-    """Max abs differences of the section-6 equivalences on seeded random layers.
+    """Max abs differences of the equivalences the experiment checks, on seeded random layers.
 
     Returns:
         ``s4d_conv_vs_recurrent_f64``, ``s4d_conv_vs_recurrent_f32``, ``zoh_vs_matrix_exp``,

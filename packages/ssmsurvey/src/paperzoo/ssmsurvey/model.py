@@ -1,17 +1,21 @@
 """The common backbone: embedding -> n x (norm -> mixer -> residual) -> norm -> head.
 
-``mixer`` names one model of the survey's taxonomy; :data:`ERAS` maps each to its era.
+``mixer`` names one model of the survey's taxonomy; :data:`~paperzoo.ssmsurvey.config.ERAS` maps each to its era.
 """
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import torch
 from torch import nn
 
 from paperzoo.ssmsurvey.baselines import CausalAttention, LSTMMixer
+from paperzoo.ssmsurvey.config import ERAS, ModelConfig
 from paperzoo.ssmsurvey.layers import LTISSM, S4D, S5, Mamba, Mamba2
+
+__all__ = ["ERAS", "MIXERS", "SequenceModel", "build_mixer", "check_mixer_options"]
 
 MIXERS: dict[str, type[nn.Module]] = {
     "lti": LTISSM,
@@ -23,25 +27,30 @@ MIXERS: dict[str, type[nn.Module]] = {
     "lstm": LSTMMixer,
 }
 
-ERAS = {
-    "lti": "1 original SSM",
-    "s4d": "2 structured SSM",
-    "s5": "2 structured SSM",
-    "mamba": "3 selective SSM",
-    "mamba2": "3 selective SSM",
-    "transformer": "baseline",
-    "lstm": "baseline",
-}
+
+def check_mixer_options(name: str, options: dict[str, Any]) -> None:
+    """Raise ValueError unless ``name`` is a mixer and ``options`` are keywords of its constructor.
+
+    Raises:
+        ValueError: an unknown mixer or option (the message lists the valid ones).
+    """
+    if name not in MIXERS:
+        raise ValueError(f"mixer: unknown {name!r}; expected one of {', '.join(MIXERS)}")
+    accepted = [p for p in inspect.signature(MIXERS[name]).parameters if p != "d_model"]
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise ValueError(
+            f"mixer_kwargs: {name} has no option {', '.join(unknown)}; expected some of {', '.join(accepted) or 'none'}"
+        )
 
 
 def build_mixer(name: str, d_model: int, **kwargs: Any) -> nn.Module:
     """The mixer called ``name`` with width ``d_model``.
 
     Raises:
-        ValueError: an unknown name (the message lists the valid ones).
+        ValueError: an unknown name or option (the message lists the valid ones).
     """
-    if name not in MIXERS:
-        raise ValueError(f"mixer: unknown {name!r}; expected one of {', '.join(MIXERS)}")
+    check_mixer_options(name, kwargs)
     return MIXERS[name](d_model, **kwargs)
 
 
@@ -49,25 +58,23 @@ class SequenceModel(nn.Module):
     """Token model over any mixer of the survey.
 
     Args:
-        mixer: one of :data:`MIXERS`.
-        vocab_size: input and output vocabulary.
-        d_model: width.
-        n_layers: number of residual mixer blocks.
-        mixer_kwargs: passed to the mixer (e.g. ``{"init": "lin"}`` for s4d, ``{"selective": False}``).
+        cfg: the mixer, the vocabulary (must be set), the width and the depth.
     """
 
-    def __init__(
-        self, mixer: str, vocab_size: int, d_model: int = 64, n_layers: int = 2, mixer_kwargs: dict | None = None
-    ) -> None:
+    def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
-        if vocab_size < 2:
-            raise ValueError(f"vocab_size: expected >= 2, got {vocab_size}")
-        self.mixer_name, self.vocab_size, self.d_model = mixer, vocab_size, d_model
-        self.embed = nn.Embedding(vocab_size, d_model)
-        self.norms = nn.ModuleList(nn.LayerNorm(d_model) for _ in range(n_layers))
-        self.mixers = nn.ModuleList(build_mixer(mixer, d_model, **(mixer_kwargs or {})) for _ in range(n_layers))
-        self.norm_f = nn.LayerNorm(d_model)
-        self.head = nn.Linear(d_model, vocab_size)
+        if cfg.vocab_size is None:
+            raise ValueError("vocab_size: expected >= 2, got None (the module takes it from the datamodule)")
+        check_mixer_options(cfg.mixer, cfg.mixer_kwargs)
+        self.cfg = cfg
+        self.mixer_name, self.vocab_size, self.d_model = cfg.mixer, cfg.vocab_size, cfg.d_model
+        self.embed = nn.Embedding(cfg.vocab_size, cfg.d_model)
+        self.norms = nn.ModuleList(nn.LayerNorm(cfg.d_model) for _ in range(cfg.n_layers))
+        self.mixers = nn.ModuleList(
+            build_mixer(cfg.mixer, cfg.d_model, **cfg.mixer_kwargs) for _ in range(cfg.n_layers)
+        )
+        self.norm_f = nn.LayerNorm(cfg.d_model)
+        self.head = nn.Linear(cfg.d_model, cfg.vocab_size)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         """Logits of the next token or the answer at each position.

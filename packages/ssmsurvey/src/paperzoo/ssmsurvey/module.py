@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-import math
+import dataclasses
 
 import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F
 
+from paperzoo.core.config import as_config, config_dict, save_config_hparams
+from paperzoo.core.optim import OptimConfig
+from paperzoo.ssmsurvey.config import BETAS, ModelConfig
 from paperzoo.ssmsurvey.data import IGNORE
-from paperzoo.ssmsurvey.model import SequenceModel
+from paperzoo.ssmsurvey.model import SequenceModel, check_mixer_options
 
 
 def answer_accuracy(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -30,46 +33,39 @@ class SSMSurveyModule(pl.LightningModule):
     """Trains a :class:`SequenceModel` on a synthetic task.
 
     Args:
-        mixer: the sequence mixer (lti, s4d, s5, mamba, mamba2, transformer, lstm).
-        vocab_size: vocabulary; ``None`` takes the datamodule's.
-        d_model: width.
-        n_layers: residual blocks.
-        mixer_kwargs: options of the mixer (``{"init": "inv"}``, ``{"selective": false}``, ...).
-        lr: peak learning rate.
-        weight_decay: AdamW weight decay (not applied to SSM parameters A, Δ, D, norms and biases).
-        warmup_steps: linear warm-up before the cosine decay.
+        model: the backbone and its mixer; ``vocab_size`` None takes the datamodule's at ``setup``.
+        optim: AdamW and its schedule. Weight decay is not applied to the SSM parameters (A, Δ), D, norms and
+            biases; the warm-up is capped at half the run.
         max_steps: length of the cosine schedule; ``None`` uses the trainer's estimate.
     """
 
     def __init__(
         self,
-        mixer: str = "mamba",
-        vocab_size: int | None = None,
-        d_model: int = 64,
-        n_layers: int = 2,
-        mixer_kwargs: dict | None = None,
-        lr: float = 3e-3,
-        weight_decay: float = 0.1,
-        warmup_steps: int = 20,
+        model: ModelConfig = ModelConfig(),  # noqa: B008
+        optim: OptimConfig = OptimConfig(lr=3e-3, weight_decay=0.1, betas=BETAS, warmup_steps=20),  # noqa: B008
         max_steps: int | None = None,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters()
+        self.cfg = as_config(ModelConfig, model)
+        self.optim = as_config(OptimConfig, optim)
+        if max_steps is not None and max_steps < 1:
+            raise ValueError(f"max_steps: expected a positive number of steps (or None), got {max_steps}")
+        self.max_steps = max_steps
+        check_mixer_options(self.cfg.mixer, self.cfg.mixer_kwargs)
+        save_config_hparams(self, model=self.cfg, optim=self.optim)
+        self.hparams["max_steps"] = max_steps
         self.model: SequenceModel | None = None
-        if vocab_size is not None:
-            self.model = self._build(vocab_size)
-
-    def _build(self, vocab_size: int) -> SequenceModel:
-        hp = self.hparams
-        return SequenceModel(hp.mixer, vocab_size, hp.d_model, hp.n_layers, hp.mixer_kwargs)
+        if self.cfg.vocab_size is not None:
+            self.model = SequenceModel(self.cfg)
 
     def setup(self, stage: str) -> None:
         if self.model is None:
             datamodule = self.trainer.datamodule
             if datamodule is None or not hasattr(datamodule, "vocab_size"):
                 raise ValueError("vocab_size: not set and no datamodule to take it from")
-            self.hparams.vocab_size = datamodule.vocab_size
-            self.model = self._build(datamodule.vocab_size)
+            self.cfg = dataclasses.replace(self.cfg, vocab_size=datamodule.vocab_size)
+            self.hparams["model"] = config_dict(self.cfg)
+            self.model = SequenceModel(self.cfg)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         """``[B, L]`` tokens -> ``[B, L, V]`` logits."""
@@ -104,21 +100,9 @@ class SSMSurveyModule(pl.LightningModule):
         for name, p in self.model.named_parameters():
             ssm_param = any(k in name for k in ("A_log", "log_A", "A_imag", "log_L", "L_imag", "log_dt", "dt_bias"))
             (no_decay if p.dim() < 2 or ssm_param or name.endswith(".A") else decay).append(p)
-        hp = self.hparams
-        opt = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": hp.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-            lr=hp.lr,
-            betas=(0.9, 0.98),
-        )
-        total = hp.max_steps or max(1, int(self.trainer.estimated_stepping_batches))
-        warm = min(hp.warmup_steps, total // 2)
-
-        def schedule(step: int) -> float:
-            if step < warm:
-                return (step + 1) / warm
-            return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, total - warm))))
-
-        return {
-            "optimizer": opt,
-            "lr_scheduler": {"scheduler": torch.optim.lr_scheduler.LambdaLR(opt, schedule), "interval": "step"},
-        }
+        groups = [
+            {"params": decay, "weight_decay": self.optim.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ]
+        total = self.max_steps or max(1, int(self.trainer.estimated_stepping_batches))
+        return self.optim.build(groups, total, warmup_steps=min(self.optim.warmup_steps, total // 2))
