@@ -1,7 +1,8 @@
 """paperzoo's shared kernels: one folder per op, each with reference, PyTorch and Triton paths.
 
 The public functions dispatch on their inputs (Triton for CUDA tensors when it imports, PyTorch
-elsewhere; ``PAPERZOO_KERNELS`` forces one). See DESIGN.md, "Kernels".
+elsewhere; ``PAPERZOO_KERNELS`` forces one). Each op has a reference (the oracle), a PyTorch path (the CPU
+runtime) and a Triton path (CUDA), and its tests compare all of them on awkward shapes.
 """
 
 from paperzoo.kernels import flow

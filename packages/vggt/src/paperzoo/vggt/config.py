@@ -23,7 +23,7 @@ def _at_least(name: str, value: float, low: float, what: str = "an integer") -> 
 class ModelConfig:
     """The VGGT model: patch stem, Alternating-Attention aggregator, camera, DPT and track heads.
 
-    The defaults are the spec's acceptance-scale model; ``configs/gpu.yaml`` sets the paper's scale
+    The defaults are the acceptance experiment's model; ``configs/gpu.yaml`` sets the paper's scale
     (patch 14, width 1024, 24 + 24 blocks).
     """
 
