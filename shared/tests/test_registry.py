@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+
 import pytest
 
 from paperzoo.core import Paper, get_paper, papers
@@ -64,3 +70,32 @@ def test_a_malformed_descriptor_is_refused(fields, fragment):
             "commands": {"reproduce": "m:r"}}  # fmt: skip
     with pytest.raises(ValueError, match=fragment):
         Paper(**(base | fields))
+
+
+def test_an_installed_wheel_finds_its_configs_and_results(tmp_path):
+    """A wheel carries configs/ and results/ inside the import package, and the descriptor finds them there."""
+    uv = shutil.which("uv")
+    command = [uv] if uv else [sys.executable, "-m", "uv"]
+    built = subprocess.run(
+        [*command, "build", "--wheel", "--offline", str(ROOT / "packages" / "grmu"), "-o", str(tmp_path / "dist")],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    if built.returncode != 0:
+        pytest.skip(f"no wheel could be built here: {built.stderr.strip().splitlines()[-1:]}")
+    (wheel,) = (tmp_path / "dist").glob("*.whl")
+    site = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(site)
+    probe = (
+        "from paperzoo.grmu import PAPER; "
+        "print(PAPER.config('tiny')); print(PAPER.results_dir / 'results.json'); print(PAPER.root)"
+    )
+    env = dict(os.environ, PYTHONPATH=str(site))
+    out = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True, cwd=tmp_path
+    )
+    tiny, results, root = out.stdout.strip().splitlines()
+    assert tiny == str(site / "paperzoo" / "grmu" / "configs" / "tiny.yaml")
+    assert results == str(site / "paperzoo" / "grmu" / "results" / "results.json")
+    assert root == "None"
+    shipped = site / "paperzoo" / "grmu" / "configs" / "tiny.yaml"
+    assert shipped.read_text() == (ROOT / "packages" / "grmu" / "configs" / "tiny.yaml").read_text()
