@@ -28,7 +28,13 @@ def test_a_new_package_is_complete_registered_and_passes_its_tests(root):
         assert (folder / "src/paperzoo/throwaway" / f"{module}.py").is_file(), module
     assert '"packages/throwaway"' in (root / "pyproject.toml").read_text()
     assert [d.name for d in declared_papers(root)] == ["throwaway"]
-    env = dict(os.environ, PYTHONPATH=str(folder / "src"), OMP_NUM_THREADS="1")
+    for check in (["check"], ["format", "--check"]):
+        lint = subprocess.run(
+            [sys.executable, "-m", "ruff", *check, "--config", str(ROOT / "pyproject.toml"), str(folder)],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert lint.returncode == 0, lint.stdout + lint.stderr
+    env = dict(os.environ, PYTHONPATH=str(folder / "src"), OMP_NUM_THREADS="1", PAPERZOO_CACHE=str(root / "cache"))
     run = subprocess.run(
         [sys.executable, "-m", "pytest", str(folder / "tests"), "-q", "-p", "no:cacheprovider", "-n", "0",
          "-c", str(ROOT / "pyproject.toml"), "--rootdir", str(root)],

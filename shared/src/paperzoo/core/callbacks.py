@@ -9,6 +9,10 @@ import lightning.pytorch as pl
 import torch
 from lightning.pytorch.utilities import rank_zero_warn
 
+DIVERGED: list[str] = []
+"""The message of every non-finite-loss stop in this process, in order: ``Reproduction.arm`` reads the ones a
+stage adds to record that arm's metrics as NaN."""
+
 
 class NonFiniteLossStop(pl.Callback):
     """Stop training, with a message, as soon as the training loss is NaN or infinite.
@@ -36,6 +40,7 @@ class NonFiniteLossStop(pl.Callback):
             f"(after {trainer.global_step} optimiser steps); "
             "lower the learning rate, enable gradient clipping, or use float32"
         )
+        DIVERGED.append(self.message)
         rank_zero_warn(self.message)
         trainer.should_stop = True
 

@@ -33,6 +33,7 @@ from paperzoo.core.callbacks import NonFiniteLossStop
 
 TRAINER_COMMANDS = ("fit", "validate", "test", "predict")
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
 
 
 class CliError(Exception):
@@ -253,6 +254,9 @@ def run_cli(
     except CliError as err:
         print(f"{prog}: error: {one_line(err)}", file=sys.stderr)
         return err.code
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     return 0
 
 

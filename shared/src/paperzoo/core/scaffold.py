@@ -73,6 +73,16 @@ def add_member(pyproject: Path, name: str) -> None:
     pyproject.write_text(text[: match.start(2)] + body + text[match.end(2) :])
 
 
+def tidy(root: Path, folder: Path) -> None:
+    """Sort the new package's imports and format it with the workspace's ruff settings (the order of
+    ``paperzoo.<name>`` among the other ``paperzoo`` imports depends on the name)."""
+    ruff = shutil.which("ruff")
+    base = [ruff] if ruff else [sys.executable, "-m", "ruff"]
+    settings = ["--config", str(root / "pyproject.toml")]
+    for command in (["check", "--fix", "--select", "I", "--quiet"], ["format", "--quiet"]):
+        subprocess.run([*base, *command, *settings, str(folder)], cwd=root, capture_output=True, timeout=120)
+
+
 def scaffold(root: str | Path, name: str, title: str, arxiv: str, lock: bool = True) -> Path:
     """Create ``packages/<name>`` under ``root``; returns its folder.
 
@@ -88,6 +98,7 @@ def scaffold(root: str | Path, name: str, title: str, arxiv: str, lock: bool = T
         render(name, title, arxiv, Path(tmp) / name)
         shutil.move(str(Path(tmp) / name), final)
     add_member(root / "pyproject.toml", name)
+    tidy(root, final)
     if lock:
         uv = shutil.which("uv")
         command = [uv, "lock"] if uv else [sys.executable, "-m", "uv", "lock"]

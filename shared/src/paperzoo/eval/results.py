@@ -218,6 +218,8 @@ def markdown_table(record: ResultsRecord) -> str:
         method = f"{c.method}: {summarize(c.per_seed[c.method])}"
         baseline = "–" if c.baseline is None else f"{c.baseline}: {summarize(c.per_seed[c.baseline])}"
         verdict = "**pass**" if c.passed else "**FAIL**"
+        if not (math.isfinite(c.method_value) and math.isfinite(c.bar)):
+            verdict += " (non-finite values: an arm diverged)"
         condition = f"{c.condition()} (bar {_fmt(c.bar)})"
         cells = [f"`{c.id}`", c.metric, method, baseline, condition, verdict]
         # A '|' inside a cell (|t|, |UA - UA_ref|) would split the row.

@@ -32,22 +32,25 @@ class SeedSummary:
     ci_high: float
 
     def __str__(self) -> str:
+        if not math.isfinite(self.mean):
+            return "nan (non-finite)"
         if self.n < 2:
             return f"{self.mean:.4g}"
         return f"{self.mean:.4g} ± {self.std:.2g}"
 
 
 def summarize(values: list[float]) -> SeedSummary:
-    """Summarise per-seed values. One value gives a zero std and a degenerate interval.
+    """Summarise per-seed values. One value gives a zero std and a degenerate interval; a non-finite value (an
+    arm that diverged) makes every field NaN.
 
     Raises:
-        ValueError: an empty list or a non-finite value.
+        ValueError: an empty list.
     """
     if not values:
         raise ValueError("values: expected at least one value")
     xs = [float(v) for v in values]
     if not all(math.isfinite(v) for v in xs):
-        raise ValueError(f"values: expected finite numbers, got {xs}")
+        return SeedSummary(len(xs), math.nan, math.nan, math.nan, math.nan)
     n = len(xs)
     mean = sum(xs) / n
     if n == 1:
