@@ -34,7 +34,12 @@ def start(tmp_path: Path, out: Path, *extra: str, block: bool = False, nan: str 
         PYTHONWARNINGS="ignore",
     )
     command = [sys.executable, str(HERE / "resume_toy.py"), "reproduce", "--seeds", "0", "1", "--out", str(out), *extra]
-    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # A pytest-xdist worker ignores SIGINT, and a child would inherit that: give it the default handling back, so
+    # that Python turns SIGINT into KeyboardInterrupt as it does in a terminal.
+    return subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
 
 
 def wait_for(path: Path, proc: subprocess.Popen, timeout: float = 240) -> None:
